@@ -954,11 +954,12 @@ bool validate_pool(const Allocator::Impl& s, const arena_object& ao, unsigned ai
   unsigned carved = unsigned((pool->nextoffset - POOL_OVERHEAD) / size);
   // Live bits only at carved block starts.
   const uint64_t* w = ao.live + live_word_index(pool);
-  for (unsigned g = 0; g < POOL_SIZE / ALIGNMENT; ++g) {
-    if (!(w[g / 64] >> (g % 64) & 1)) continue;
-    size_t off = size_t(g) * ALIGNMENT;
+  for (unsigned wi = 0; wi < LIVE_WORDS_PER_POOL; ++wi) {
+    for (uint64_t bits = w[wi]; bits; bits &= bits - 1) {
+    size_t off = (size_t(wi) * 64 + unsigned(__builtin_ctzll(bits))) * ALIGNMENT;
     OBM_CHECK(off >= POOL_OVERHEAD && (off - POOL_OVERHEAD) % size == 0 && off < pool->nextoffset,
               "pool %p: live bit at offset %zu is not a carved block start", (const void*)pool, off);
+    }
   }
   // Free list: inside the pool, at block starts, not live, acyclic, exactly the non-live carved blocks.
   unsigned nfree = 0;
