@@ -1,0 +1,172 @@
+/**
+ * The binding loader: one `.node` file per build. A matching prebuild
+ * (`prebuilds/<platform>-<arch>/refcount_<build>.node`) wins; otherwise the compiled
+ * `build/Release/refcount_<build>.node` (via `bindings`). `REFCOUNT_LAB_BINARY_DIR` overrides
+ * both (a directory holding the three files), e.g. for sanitizer builds.
+ */
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeError } from './errors.js';
+
+/** The three builds of the same core. */
+export const BUILDS = ['release', 'debug', 'nodealloc'] as const;
+/** One of {@link BUILDS}. */
+export type Build = (typeof BUILDS)[number];
+
+/** Allocator choice, as CPython's PYTHONMALLOC. */
+export type AllocatorName = 'pymalloc' | 'malloc' | 'pymalloc_debug' | 'malloc_debug';
+/** Where pymalloc gets its 1 MiB arenas. */
+export type ArenaAllocatorName = 'mmap' | 'malloc';
+
+/** An address (id) as the native side takes it. */
+export type Address = number;
+
+/** @internal The native runtime handle: one function per core operation. */
+export interface NativeRuntime {
+  readonly guard: boolean;
+  readonly allocator: AllocatorName;
+  readonly arenaAllocator: ArenaAllocatorName;
+  readonly singletons: { None: Address; True: Address; False: Address; Ellipsis: Address; NotImplemented: Address };
+  close(): void;
+  incref(a: Address): void;
+  decref(a: Address): void;
+  xincref(a: Address): void;
+  xdecref(a: Address): void;
+  refcnt(a: Address): number | bigint;
+  increfMany(a: Float64Array | BigUint64Array): void;
+  decrefMany(a: Float64Array | BigUint64Array): void;
+  newInt(v: number | bigint): Address;
+  newFloat(v: number): Address;
+  newStr(v: string): Address;
+  newTuple(items: Address[]): Address;
+  newList(items: Address[]): Address;
+  newDict(keys: Address[], values: Address[]): Address;
+  defineClass(name: string, module: string, finalize: ((a: Address) => void) | null, legacyDel: ((a: Address) => void) | null): Address;
+  callClass(cls: Address): Address;
+  typeName(a: Address): string;
+  kind(a: Address): string;
+  isImmortal(a: Address): boolean;
+  setRefcnt(a: Address, n: number | bigint): void;
+  getrefcount(a: Address): number | bigint;
+  getattr(a: Address, name: string): Address;
+  setattr(a: Address, name: string, v: Address): void;
+  delattr(a: Address, name: string): void;
+  hasattr(a: Address, name: string): boolean;
+  len(a: Address): number;
+  getitemIndex(a: Address, i: number): Address;
+  getitemKey(a: Address, k: Address): Address;
+  setitemIndex(a: Address, i: number, v: Address): void;
+  setitemKey(a: Address, k: Address, v: Address): void;
+  delitemIndex(a: Address, i: number): void;
+  delitemKey(a: Address, k: Address): void;
+  append(a: Address, v: Address): void;
+  insert(a: Address, i: number, v: Address): void;
+  popIndex(a: Address, i?: number): Address;
+  popKey(a: Address, k: Address): Address;
+  clear(a: Address): void;
+  repeat(a: Address, n: number): Address;
+  copy(a: Address): Address;
+  value(a: Address): unknown;
+  repr(a: Address): string;
+  sizeof(a: Address): number;
+  cast(a: Address): Address;
+  readWord(a: Address): number | bigint;
+  writeWord(a: Address, v: number | bigint): void;
+  readBytes(a: Address, n: number): Buffer;
+  writeBytes(a: Address, data: Buffer): void;
+  memMalloc(domain: 'r' | 'm' | 'o', n: number): Address;
+  memCalloc(domain: 'r' | 'm' | 'o', n: number, size: number): Address;
+  memRealloc(domain: 'r' | 'm' | 'o', p: Address, n: number): Address;
+  memFree(domain: 'r' | 'm' | 'o', p: Address): void;
+  memValidate(): string | null;
+  debugmallocstats(): string;
+  mallocStats(): Record<string, unknown>;
+  blockState(a: Address): 'live' | 'freed' | 'foreign';
+  refTotal(): number;
+  showrefcount(): string;
+  allocatedBlocks(): number;
+  stats(): Record<string, number>;
+  gcCollect(generation?: number): number;
+  gcSetEnabled(on: boolean): boolean;
+  gcIsEnabled(): boolean;
+  gcGetCount(): [number, number, number];
+  gcGetThreshold(): [number, number, number];
+  gcSetThreshold(t0?: number, t1?: number, t2?: number): void;
+  gcGetStats(): { collections: number; collected: number; uncollectable: number }[];
+  gcGetObjects(generation?: unknown): Address[];
+  gcGetReferrers(objs: Address[]): Address[];
+  gcGetReferents(objs: Address[]): Address[];
+  gcIsTracked(a: Address): boolean;
+  gcIsFinalized(a: Address): boolean;
+  gcGenerationOf(a: Address): number;
+  gcFreeze(): void;
+  gcUnfreeze(): void;
+  gcGetFreezeCount(): number;
+  gcGetDebug(): number;
+  gcSetDebug(flags: number): void;
+  gcGarbage(): Address;
+  setGcDispatch(fn: ((phase: string, generation: number, collected: number, uncollectable: number) => void) | null): void;
+  setDebugSink(fn: ((text: string) => void) | null): void;
+  weakrefNew(a: Address, callback: ((wr: Address) => void) | null): Address;
+  weakrefGet(wr: Address): Address;
+  weakrefCount(a: Address): number;
+  gcHead(a: Address): [bigint, bigint] | null;
+}
+
+/** @internal One loaded `.node`. */
+export interface NativeModule {
+  readonly build: Build;
+  readonly buildTag: number;
+  readonly errorCodes: string[];
+  readonly layout: Record<string, number>;
+  createRuntime(options: { guard: boolean; allocator?: AllocatorName; arenaAllocator?: ArenaAllocatorName }): NativeRuntime;
+  setErrorFactory(f: typeof makeError): void;
+  emptyCall(): void;
+}
+
+/** The package root (where package.json, build/ and prebuilds/ live). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj) && (JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'refcount-lab') return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('refcount-lab: cannot find the package root');
+    dir = up;
+  }
+}
+
+const require = createRequire(import.meta.url);
+const loaded = new Map<Build, NativeModule>();
+
+/** Where the `.node` file of a build is loaded from (for diagnostics). */
+export function bindingPath(build: Build): string {
+  const file = `refcount_${build}.node`;
+  const override = process.env['REFCOUNT_LAB_BINARY_DIR'];
+  if (override) return join(override, file);
+  const root = packageRoot();
+  const prebuild = join(root, 'prebuilds', `${process.platform}-${process.arch}`, file);
+  if (existsSync(prebuild)) return prebuild;
+  return join(root, 'build', 'Release', file);
+}
+
+/** Loads (once) the native module of a build. @internal */
+export function loadBuild(build: Build): NativeModule {
+  let m = loaded.get(build);
+  if (m) return m;
+  if (!(BUILDS as readonly string[]).includes(build)) {
+    throw new TypeError(`build must be one of ${BUILDS.join(', ')}; got ${String(build)}`);
+  }
+  const path = bindingPath(build);
+  if (existsSync(path)) {
+    m = require(path) as NativeModule;
+  } else {
+    const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => NativeModule;
+    m = bindings({ bindings: `refcount_${build}`, module_root: packageRoot() });
+  }
+  m.setErrorFactory(makeError);
+  loaded.set(build, m);
+  return m;
+}

@@ -1,0 +1,45 @@
+/**
+ * refcount-lab: real C-level reference counting for Node.js, modelled on CPython 3.12.
+ *
+ * ```ts
+ * import { Runtime } from 'refcount-lab';
+ * using rt = Runtime.create({ build: 'release' });
+ * const A = rt.defineClass('A');
+ * const a = A.new({ my_obj_attr: 'This is kakoyto text' });
+ * rt.ctypes.c_long.from_address(a.id).value; // 1
+ * ```
+ */
+export {
+  Runtime,
+  Ref,
+  PyClass,
+  WeakRef_ as PyWeakRef,
+  SysModule,
+  GcModule,
+  CtypesModule,
+  CApi,
+  BUILDS,
+} from './runtime.js';
+export type {
+  Build,
+  AllocatorName,
+  ArenaAllocatorName,
+  Address,
+  PyInput,
+  PyValue,
+  RuntimeOptions,
+  ClassOptions,
+  GcCallback,
+  GcCallbackInfo,
+  CLong,
+  PyObjectCast,
+  PyObjectType,
+} from './runtime.js';
+export {
+  RefcountError,
+  NegativeRefcountError,
+  MemoryCorruptionError,
+  ERROR_CODES,
+} from './errors.js';
+export type { RefcountErrorCode, NegativeRefcountFacts } from './errors.js';
+export { bindingPath, packageRoot } from './binding.js';

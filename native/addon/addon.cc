@@ -1,0 +1,1201 @@
+// addon.cc — the N-API glue for one build: argument checks, handles, errors -> JS.
+//
+// No memory-model logic lives here: every operation is one core call. Objects cross the
+// boundary as their address (a JS number, id(obj) == address). A runtime handle is a plain JS
+// object whose functions carry the RtHandle as their callback data, so a call never unwraps an
+// ObjectWrap. The hot functions (incref / decref / refcnt / the *Many forms) use the raw C API.
+//
+// After each call that may allocate, a scheduled collection runs (the safe point: the native
+// call is about to return to JavaScript), then a pending core error becomes a JS exception built
+// by the error factory that lib/ hands over once per environment.
+#include <napi.h>
+
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "config.h"
+#include "refcount.h"
+#include "runtime.h"
+
+RCL_BEGIN_NAMESPACE
+namespace {
+
+class Addon;
+
+// One runtime as the JS side sees it. Owned by the Addon (per environment); survives close()
+// so that calls on a closed runtime throw ERR_RUNTIME_CLOSED instead of touching freed memory.
+struct RtHandle final : public Host {
+  Addon* addon = nullptr;
+  napi_env env = nullptr;
+  std::unique_ptr<Runtime> rt;
+  uint32_t next_id = 1;
+  std::unordered_map<uint32_t, Napi::FunctionReference> finalizers;  // class host id -> __del__
+  std::unordered_map<uint32_t, Napi::FunctionReference> legacy_dels;
+  std::unordered_map<uint32_t, Napi::FunctionReference> weakref_callbacks;
+  Napi::FunctionReference gc_dispatch;  // (phase, generation, collected, uncollectable)
+  Napi::FunctionReference debug_sink;   // (text)
+
+  void call_js(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+    if (fn.IsEmpty()) return;
+    Napi::Env e(env);
+    // User callbacks are wrapped in lib/ so they never throw; a throw here would be a bug in
+    // lib/, reported rather than lost.
+    try {
+      fn.Call(args);
+    } catch (const Napi::Error& err) {
+      std::fprintf(stderr, "refcount-lab: internal callback threw: %s\n", err.Message().c_str());
+    }
+  }
+  static napi_value addr_value(napi_env env, const void* p) {
+    napi_value v;
+    napi_create_double(env, static_cast<double>(reinterpret_cast<uintptr_t>(p)), &v);
+    return v;
+  }
+  void call_finalizer(Runtime&, uint32_t id, PyObject* self) override {
+    auto it = finalizers.find(id);
+    if (it != finalizers.end()) call_js(it->second, {addr_value(env, self)});
+  }
+  void call_legacy_del(Runtime&, uint32_t id, PyObject* self) override {
+    auto it = legacy_dels.find(id);
+    if (it != legacy_dels.end()) call_js(it->second, {addr_value(env, self)});
+  }
+  void call_weakref_callback(Runtime&, uint32_t id, PyObject* wr) override {
+    auto it = weakref_callbacks.find(id);
+    if (it != weakref_callbacks.end()) call_js(it->second, {addr_value(env, wr)});
+  }
+  void forget_weakref_callback(Runtime&, uint32_t id) override { weakref_callbacks.erase(id); }
+  void gc_callback(Runtime&, const char* phase, int generation, Py_ssize_t collected,
+                   Py_ssize_t uncollectable) override {
+    if (gc_dispatch.IsEmpty()) return;
+    Napi::Env e(env);
+    call_js(gc_dispatch, {Napi::String::New(e, phase), Napi::Number::New(e, generation),
+                          Napi::Number::New(e, static_cast<double>(collected)),
+                          Napi::Number::New(e, static_cast<double>(uncollectable))});
+  }
+  void write_debug(Runtime&, const std::string& text) override {
+    if (debug_sink.IsEmpty()) {
+      std::fputs(text.c_str(), stderr);
+      return;
+    }
+    call_js(debug_sink, {Napi::String::New(Napi::Env(env), text)});
+  }
+};
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports);
+  Napi::FunctionReference make_error;  // lib's factory: (code, message, details) -> Error
+  std::vector<std::unique_ptr<RtHandle>> handles;
+};
+
+// =============================================================================================
+// Errors
+// =============================================================================================
+
+[[noreturn]] void throw_js(Napi::Env env, Addon* addon, ErrorCode code, const std::string& message,
+                           const PendingError* details = nullptr) {
+  if (addon == nullptr || addon->make_error.IsEmpty())
+    throw Napi::Error::New(env, std::string(error_code_name(code)) + ": " + message);
+  Napi::Object d = Napi::Object::New(env);
+  if (details) {
+    if (!details->py_type.empty()) d.Set("pyType", details->py_type);
+    if (!details->file.empty()) {
+      d.Set("file", details->file);
+      d.Set("line", details->line);
+      d.Set("address", static_cast<double>(details->address));
+      d.Set("refcount", static_cast<double>(details->refcount));
+      d.Set("typeName", details->type_name);
+    }
+    if (!details->report.empty()) d.Set("report", details->report);
+  }
+  Napi::Value err = addon->make_error.Call({Napi::String::New(env, error_code_name(code)),
+                                            Napi::String::New(env, message), d});
+  throw Napi::Error(env, err);
+}
+
+[[noreturn]] void throw_pending(Napi::Env env, RtHandle* h) {
+  PendingError e = h->rt->take_error();
+  throw_js(env, h->addon, e.code, e.message, &e);
+}
+
+// The end of every call that may have allocated or run user code: the safe point.
+inline void safe_point(Napi::Env env, RtHandle* h) {
+  Runtime& rt = *h->rt;
+  if (RCL_UNLIKELY(rt.gc.scheduled) && !rt.has_error()) gc_run_scheduled(rt);
+  if (RCL_UNLIKELY(rt.has_error())) throw_pending(env, h);
+}
+
+// =============================================================================================
+// Arguments
+// =============================================================================================
+
+RtHandle* handle_of(const Napi::CallbackInfo& info) {
+  auto* h = static_cast<RtHandle*>(info.Data());
+  if (!h->rt) throw_js(info.Env(), h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
+  return h;
+}
+
+double number_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (i >= info.Length() || !info[i].IsNumber())
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+// An address: a finite non-negative integer below 2**53 (JS numbers hold every user-space
+// pointer of x86-64 / arm64 exactly).
+uintptr_t addr_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  double d = number_arg(info, i, "address");
+  if (!(d >= 0 && d <= 9007199254740991.0) || std::floor(d) != d) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", d);
+    throw_js(info.Env(), h->addon, ErrorCode::InvalidAddress,
+             std::string(buf) + " is not an address (a non-negative integer is required)");
+  }
+  return static_cast<uintptr_t>(d);
+}
+
+PyObject* obj_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  uintptr_t a = addr_arg(info, i, h);
+  PyObject* op = h->rt->checked_object(a);
+  if (op == nullptr) throw_pending(info.Env(), h);
+  return op;
+}
+
+Py_ssize_t index_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  double d = number_arg(info, i, "index");
+  if (!std::isfinite(d) || std::floor(d) != d || std::fabs(d) > 9007199254740991.0)
+    throw_js(info.Env(), h->addon, ErrorCode::Type, "indices must be integers");
+  return static_cast<Py_ssize_t>(d);
+}
+
+std::string string_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (i >= info.Length() || !info[i].IsString())
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+Napi::Value addr_result(Napi::Env env, RtHandle* h, PyObject* op) {
+  if (op == nullptr) {
+    if (h->rt->has_error()) throw_pending(env, h);
+    return env.Null();
+  }
+  // The new reference is the caller's even if the safe point throws: hand it back first.
+  Napi::Value v = Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(op)));
+  safe_point(env, h);
+  return v;
+}
+
+Napi::Value int_result(Napi::Env env, RtHandle* h, Py_ssize_t r) {
+  if (r < 0 && h->rt->has_error()) throw_pending(env, h);
+  safe_point(env, h);
+  return Napi::Number::New(env, static_cast<double>(r));
+}
+
+// A signed 64-bit value as a number when it is a safe integer, else a BigInt (like ctypes
+// printing -2459565876494606883 exactly).
+Napi::Value int64_value(Napi::Env env, int64_t v) {
+  if (v >= -9007199254740991LL && v <= 9007199254740991LL)
+    return Napi::Number::New(env, static_cast<double>(v));
+  return Napi::BigInt::New(env, v);
+}
+
+// =============================================================================================
+// Raw hot paths (C API): incref / decref / refcnt
+// =============================================================================================
+
+template <bool kX>
+inline PyObject* fast_object(napi_env env, napi_callback_info cbinfo, RtHandle** out) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void* data;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  RtHandle* h = static_cast<RtHandle*>(data);
+  *out = h;
+  double d;
+  if (RCL_UNLIKELY(argc < 1 || napi_get_value_double(env, argv[0], &d) != napi_ok)) {
+    napi_throw_type_error(env, nullptr, "address must be a number");
+    return nullptr;
+  }
+  if (RCL_UNLIKELY(!h->rt)) {
+    try {
+      throw_js(Napi::Env(env), h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
+    } catch (const Napi::Error& e) {
+      e.ThrowAsJavaScriptException();
+    }
+    return nullptr;
+  }
+  if (kX && d == 0) return nullptr;
+  if (RCL_UNLIKELY(!(d >= 1 && d <= 9007199254740991.0) || std::floor(d) != d)) {
+    try {
+      throw_js(Napi::Env(env), h->addon, ErrorCode::InvalidAddress,
+               "not an address (a positive integer is required)");
+    } catch (const Napi::Error& e) {
+      e.ThrowAsJavaScriptException();
+    }
+    return nullptr;
+  }
+  PyObject* op = h->rt->checked_object(static_cast<uintptr_t>(d));
+  if (RCL_UNLIKELY(op == nullptr)) {
+    try {
+      throw_pending(Napi::Env(env), h);
+    } catch (const Napi::Error& e) {
+      e.ThrowAsJavaScriptException();
+    }
+  }
+  return op;
+}
+
+inline napi_value fast_finish(napi_env env, RtHandle* h) {
+  if (RCL_UNLIKELY(h->rt->has_error() || h->rt->gc.scheduled)) {
+    try {
+      safe_point(Napi::Env(env), h);
+    } catch (const Napi::Error& e) {
+      e.ThrowAsJavaScriptException();
+    }
+  }
+  return nullptr;
+}
+
+template <bool kX>
+napi_value raw_incref(napi_env env, napi_callback_info cbinfo) {
+  RtHandle* h;
+  PyObject* op = fast_object<kX>(env, cbinfo, &h);
+  if (op != nullptr) Py_INCREF(*h->rt, op);
+  return nullptr;
+}
+
+template <bool kX>
+napi_value raw_decref(napi_env env, napi_callback_info cbinfo) {
+  RtHandle* h;
+  PyObject* op = fast_object<kX>(env, cbinfo, &h);
+  if (op == nullptr) return nullptr;
+  Py_DECREF(*h->rt, op);
+  return fast_finish(env, h);
+}
+
+napi_value raw_refcnt(napi_env env, napi_callback_info cbinfo) {
+  RtHandle* h;
+  PyObject* op = fast_object<false>(env, cbinfo, &h);
+  if (op == nullptr) return nullptr;
+  napi_value v;
+  Py_ssize_t rc = Py_REFCNT(op);
+  if (rc >= -9007199254740991LL && rc <= 9007199254740991LL)
+    napi_create_double(env, static_cast<double>(rc), &v);
+  else
+    napi_create_bigint_int64(env, rc, &v);
+  return v;
+}
+
+// increfMany / decrefMany: one call for a whole Float64Array or BigUint64Array of addresses.
+template <bool kInc>
+napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void* data;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  RtHandle* h = static_cast<RtHandle*>(data);
+  napi_typedarray_type type;
+  size_t length;
+  void* raw;
+  bool is_ta = false;
+  if (argc >= 1) napi_is_typedarray(env, argv[0], &is_ta);
+  if (!is_ta || napi_get_typedarray_info(env, argv[0], &type, &length, &raw, nullptr, nullptr) != napi_ok ||
+      (type != napi_float64_array && type != napi_biguint64_array)) {
+    napi_throw_type_error(env, nullptr, "addresses must be a Float64Array or a BigUint64Array");
+    return nullptr;
+  }
+  try {
+    if (!h->rt) throw_js(Napi::Env(env), h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
+    Runtime& rt = *h->rt;
+    auto addr_at = [&](size_t i) -> uintptr_t {
+      if (type == napi_float64_array) {
+        double d = static_cast<const double*>(raw)[i];
+        return (d >= 1 && d <= 9007199254740991.0 && std::floor(d) == d) ? static_cast<uintptr_t>(d) : 0;
+      }
+      return static_cast<uintptr_t>(static_cast<const uint64_t*>(raw)[i]);
+    };
+    if (rt.guard) {
+      // Validate everything first: a bad address leaves every count untouched.
+      for (size_t i = 0; i < length; i++) {
+        uintptr_t a = addr_at(i);
+        if (a == 0)
+          throw_js(Napi::Env(env), h->addon, ErrorCode::InvalidAddress,
+                   "element " + std::to_string(i) + " is not an address");
+        if (rt.checked_object(a) == nullptr) throw_pending(Napi::Env(env), h);
+      }
+    }
+    for (size_t i = 0; i < length; i++) {
+      PyObject* op = reinterpret_cast<PyObject*>(addr_at(i));
+      if (kInc)
+        Py_INCREF(rt, op);
+      else
+        Py_DECREF(rt, op);
+    }
+    safe_point(Napi::Env(env), h);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+  }
+  return nullptr;
+}
+
+napi_value raw_empty(napi_env, napi_callback_info) { return nullptr; }
+
+// =============================================================================================
+// Conversions
+// =============================================================================================
+
+const char* kind_name(TypeKind k) {
+  switch (k) {
+    case TypeKind::Type: return "type";
+    case TypeKind::Object: return "object";
+    case TypeKind::None: return "None";
+    case TypeKind::Bool: return "bool";
+    case TypeKind::Int: return "int";
+    case TypeKind::Float: return "float";
+    case TypeKind::Str: return "str";
+    case TypeKind::Tuple: return "tuple";
+    case TypeKind::List: return "list";
+    case TypeKind::Dict: return "dict";
+    case TypeKind::Ellipsis: return "ellipsis";
+    case TypeKind::NotImplemented: return "NotImplemented";
+    case TypeKind::WeakRef: return "weakref";
+    case TypeKind::Instance: return "instance";
+  }
+  return "object";
+}
+
+Napi::Value long_to_js(Napi::Env env, PyObject* op) {
+  int64_t v;
+  if (PyLong_AsInt64(op, &v)) return int64_value(env, v);
+  int sign;
+  std::vector<uint64_t> words;
+  PyLong_AsWords(op, &sign, &words);
+  return Napi::BigInt::New(env, sign < 0 ? 1 : 0, words.size(), words.data());
+}
+
+Napi::Value to_js(Napi::Env env, Runtime& rt, PyObject* op,
+                  std::unordered_map<PyObject*, Napi::Value>& seen) {
+  switch (Py_TYPE(op)->tp_kind) {
+    case TypeKind::None: return env.Null();
+    case TypeKind::Bool: return Napi::Boolean::New(env, op == rt.True());
+    case TypeKind::Int: return long_to_js(env, op);
+    case TypeKind::Float: return Napi::Number::New(env, reinterpret_cast<PyFloatObject*>(op)->ob_fval);
+    case TypeKind::Str: return Napi::String::New(env, PyUnicode_AsUTF8(op));
+    default: break;
+  }
+  auto it = seen.find(op);
+  if (it != seen.end()) return it->second;  // cycles map to the same JS object
+  switch (Py_TYPE(op)->tp_kind) {
+    case TypeKind::Tuple:
+    case TypeKind::List: {
+      Napi::Array a = Napi::Array::New(env);
+      seen.emplace(op, a);
+      bool list = Py_TYPE(op)->tp_kind == TypeKind::List;
+      for (Py_ssize_t i = 0; i < Py_SIZE(op); i++) {
+        PyObject* item = list ? PyList_ITEM(op, i) : PyTuple_ITEM(op, i);
+        a.Set(static_cast<uint32_t>(i), item ? to_js(env, rt, item, seen) : env.Null());
+      }
+      return a;
+    }
+    case TypeKind::Dict: {
+      Napi::Function map_ctor = env.Global().Get("Map").As<Napi::Function>();
+      Napi::Object m = map_ctor.New({});
+      seen.emplace(op, m);
+      Napi::Function set = m.Get("set").As<Napi::Function>();
+      Py_ssize_t pos = 0;
+      PyObject *k, *v;
+      while (PyDict_Next(op, &pos, &k, &v)) set.Call(m, {to_js(env, rt, k, seen), to_js(env, rt, v, seen)});
+      return m;
+    }
+    case TypeKind::Instance: {
+      Napi::Object o = Napi::Object::New(env);
+      seen.emplace(op, o);
+      std::vector<std::pair<PyObject*, PyObject*>> attrs;
+      instance_attributes(op, &attrs);
+      for (auto& [k, v] : attrs) o.Set(PyUnicode_AsUTF8(k), to_js(env, rt, v, seen));
+      return o;
+    }
+    default:
+      return Napi::String::New(env, PyObject_Repr(rt, op));
+  }
+}
+
+// =============================================================================================
+// The runtime handle's functions
+// =============================================================================================
+
+using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
+
+#define RT_FN(name) Napi::Value name(const Napi::CallbackInfo& info)
+#define PROLOGUE              \
+  Napi::Env env = info.Env(); \
+  RtHandle* h = handle_of(info); \
+  Runtime& rt = *h->rt;       \
+  (void)rt
+
+RT_FN(fn_close) {
+  auto* h = static_cast<RtHandle*>(info.Data());
+  h->rt.reset();
+  h->finalizers.clear();
+  h->legacy_dels.clear();
+  h->weakref_callbacks.clear();
+  h->gc_dispatch.Reset();
+  h->debug_sink.Reset();
+  return info.Env().Undefined();
+}
+
+RT_FN(fn_new_int) {
+  PROLOGUE;
+  if (info.Length() >= 1 && info[0].IsBigInt()) {
+    Napi::BigInt b = info[0].As<Napi::BigInt>();
+    int sign = 0;
+    size_t count = b.WordCount();
+    std::vector<uint64_t> words(count ? count : 1);
+    b.ToWords(&sign, &count, words.data());
+    return addr_result(env, h, PyLong_FromWords(rt, sign ? -1 : 1, words.data(), count));
+  }
+  double d = number_arg(info, 0, "int value");
+  if (!std::isfinite(d) || std::floor(d) != d)
+    throw_js(env, h->addon, ErrorCode::Type, "int() needs an integral number or a bigint");
+  if (std::fabs(d) > 9007199254740991.0)
+    throw_js(env, h->addon, ErrorCode::Value,
+             "the number is beyond 2**53 and not exact: pass a bigint");
+  return addr_result(env, h, PyLong_FromInt64(rt, static_cast<int64_t>(d)));
+}
+
+RT_FN(fn_new_float) {
+  PROLOGUE;
+  return addr_result(env, h, PyFloat_FromDouble(rt, number_arg(info, 0, "float value")));
+}
+
+RT_FN(fn_new_str) {
+  PROLOGUE;
+  return addr_result(env, h, PyUnicode_FromUTF8(rt, string_arg(info, 0, "str value")));
+}
+
+std::vector<PyObject*> objects_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  if (i >= info.Length() || !info[i].IsArray())
+    throw Napi::TypeError::New(info.Env(), "items must be an array of addresses");
+  Napi::Array a = info[i].As<Napi::Array>();
+  std::vector<PyObject*> out(a.Length());
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    Napi::Value v = a.Get(k);
+    if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), "items must be addresses");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 1 && d <= 9007199254740991.0) || std::floor(d) != d)
+      throw_js(info.Env(), h->addon, ErrorCode::InvalidAddress, "item is not an address");
+    out[k] = h->rt->checked_object(static_cast<uintptr_t>(d));
+    if (out[k] == nullptr) throw_pending(info.Env(), h);
+  }
+  return out;
+}
+
+RT_FN(fn_new_tuple) {
+  PROLOGUE;
+  std::vector<PyObject*> items = objects_arg(info, 0, h);
+  PyObject* t = PyTuple_New(rt, static_cast<Py_ssize_t>(items.size()));
+  if (t != nullptr)
+    for (size_t k = 0; k < items.size(); k++) PyTuple_ITEM(t, static_cast<Py_ssize_t>(k)) = Py_NewRef(rt, items[k]);
+  return addr_result(env, h, t);
+}
+
+RT_FN(fn_new_list) {
+  PROLOGUE;
+  std::vector<PyObject*> items = objects_arg(info, 0, h);
+  PyObject* l = PyList_New(rt, static_cast<Py_ssize_t>(items.size()));
+  if (l != nullptr)
+    for (size_t k = 0; k < items.size(); k++) PyList_ITEM(l, static_cast<Py_ssize_t>(k)) = Py_NewRef(rt, items[k]);
+  return addr_result(env, h, l);
+}
+
+RT_FN(fn_new_dict) {
+  PROLOGUE;
+  std::vector<PyObject*> keys = objects_arg(info, 0, h);
+  std::vector<PyObject*> values = objects_arg(info, 1, h);
+  if (keys.size() != values.size()) throw Napi::TypeError::New(env, "keys and values differ in length");
+  PyObject* d = PyDict_New(rt);
+  for (size_t k = 0; d != nullptr && k < keys.size(); k++) {
+    if (PyDict_SetItem(rt, d, keys[k], values[k]) < 0) {
+      Py_DECREF(rt, d);
+      d = nullptr;
+    }
+  }
+  return addr_result(env, h, d);
+}
+
+RT_FN(fn_define_class) {
+  PROLOGUE;
+  ClassOptions o;
+  o.name = string_arg(info, 0, "class name");
+  o.module = string_arg(info, 1, "module name");
+  o.host_id = h->next_id++;
+  if (info.Length() > 2 && info[2].IsFunction()) {
+    o.has_finalize = true;
+    h->finalizers.emplace(o.host_id, Napi::Persistent(info[2].As<Napi::Function>()));
+  }
+  if (info.Length() > 3 && info[3].IsFunction()) {
+    o.legacy_del = true;
+    h->legacy_dels.emplace(o.host_id, Napi::Persistent(info[3].As<Napi::Function>()));
+  }
+  return addr_result(env, h, PyType_FromOptions(rt, o));
+}
+
+RT_FN(fn_call_class) {
+  PROLOGUE;
+  PyObject* cls = obj_arg(info, 0, h);
+  if (Py_TYPE(cls)->tp_kind != TypeKind::Type ||
+      !PyType_HasFeature(reinterpret_cast<PyTypeObject*>(cls), Py_TPFLAGS_HEAPTYPE))
+    throw_js(env, h->addon, ErrorCode::Type, "not a class created by defineClass");
+  return addr_result(env, h, PyObject_CallClass(rt, cls));
+}
+
+RT_FN(fn_type_name) {
+  PROLOGUE;
+  return Napi::String::New(env, Py_TYPE(obj_arg(info, 0, h))->tp_name);
+}
+RT_FN(fn_kind) {
+  PROLOGUE;
+  return Napi::String::New(env, kind_name(Py_TYPE(obj_arg(info, 0, h))->tp_kind));
+}
+RT_FN(fn_is_immortal) {
+  PROLOGUE;
+  return Napi::Boolean::New(env, _Py_IsImmortal(obj_arg(info, 0, h)));
+}
+RT_FN(fn_set_refcnt) {
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  Py_ssize_t n;
+  if (info.Length() > 1 && info[1].IsBigInt()) {
+    bool lossless;
+    n = info[1].As<Napi::BigInt>().Int64Value(&lossless);
+  } else {
+    n = index_arg(info, 1, h);
+  }
+  Py_SET_REFCNT(op, n);
+  return env.Undefined();
+}
+RT_FN(fn_getrefcount) {
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  // sys.getrefcount(x): the argument's own reference is part of the answer.
+  Py_INCREF(rt, op);
+  Py_ssize_t n = Py_REFCNT(op);
+  Py_DECREF(rt, op);
+  Napi::Value v = int64_value(env, n);
+  safe_point(env, h);
+  return v;
+}
+
+Napi::Value attr_call(const Napi::CallbackInfo& info, int which) {
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  PyObject* name = PyUnicode_FromUTF8(rt, string_arg(info, 1, "attribute name"));
+  if (name == nullptr) throw_pending(env, h);
+  Napi::Value result = env.Undefined();
+  PyObject* got = nullptr;
+  int r = 0;
+  switch (which) {
+    case 0: got = PyObject_GetAttr(rt, op, name); break;
+    case 1: {
+      PyObject* v = rt.checked_object(addr_arg(info, 2, h));
+      r = v ? PyObject_SetAttr(rt, op, name, v) : -1;
+      break;
+    }
+    case 2: r = PyObject_SetAttr(rt, op, name, nullptr); break;
+    case 3: result = Napi::Boolean::New(env, PyObject_HasAttr(rt, op, name) == 1); break;
+  }
+  Py_DECREF(rt, name);
+  if (which == 0) return addr_result(env, h, got);
+  (void)r;
+  safe_point(env, h);
+  return result;
+}
+RT_FN(fn_getattr) { return attr_call(info, 0); }
+RT_FN(fn_setattr) { return attr_call(info, 1); }
+RT_FN(fn_delattr) { return attr_call(info, 2); }
+RT_FN(fn_hasattr) { return attr_call(info, 3); }
+
+RT_FN(fn_len) {
+  PROLOGUE;
+  return int_result(env, h, PyObject_Length(rt, obj_arg(info, 0, h)));
+}
+RT_FN(fn_getitem_index) {
+  PROLOGUE;
+  return addr_result(env, h, PySequence_GetItem(rt, obj_arg(info, 0, h), index_arg(info, 1, h)));
+}
+RT_FN(fn_getitem_key) {
+  PROLOGUE;
+  return addr_result(env, h, PyMapping_GetItem(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
+}
+RT_FN(fn_setitem_index) {
+  PROLOGUE;
+  return int_result(env, h, PySequence_SetItem(rt, obj_arg(info, 0, h), index_arg(info, 1, h), obj_arg(info, 2, h)));
+}
+RT_FN(fn_setitem_key) {
+  PROLOGUE;
+  return int_result(env, h, PyMapping_SetItem(rt, obj_arg(info, 0, h), obj_arg(info, 1, h), obj_arg(info, 2, h)));
+}
+RT_FN(fn_delitem_index) {
+  PROLOGUE;
+  return int_result(env, h, PySequence_DelItem(rt, obj_arg(info, 0, h), index_arg(info, 1, h)));
+}
+RT_FN(fn_delitem_key) {
+  PROLOGUE;
+  return int_result(env, h, PyMapping_DelItem(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
+}
+RT_FN(fn_append) {
+  PROLOGUE;
+  return int_result(env, h, method_append(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
+}
+RT_FN(fn_insert) {
+  PROLOGUE;
+  return int_result(env, h, method_insert(rt, obj_arg(info, 0, h), index_arg(info, 1, h), obj_arg(info, 2, h)));
+}
+RT_FN(fn_pop_index) {
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  Py_ssize_t i = info.Length() > 1 && !info[1].IsUndefined() ? index_arg(info, 1, h) : -1;
+  return addr_result(env, h, method_pop_index(rt, op, i));
+}
+RT_FN(fn_pop_key) {
+  PROLOGUE;
+  return addr_result(env, h, method_pop_key(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
+}
+RT_FN(fn_clear) {
+  PROLOGUE;
+  return int_result(env, h, method_clear(rt, obj_arg(info, 0, h)));
+}
+RT_FN(fn_repeat) {
+  PROLOGUE;
+  return addr_result(env, h, sequence_repeat(rt, obj_arg(info, 0, h), index_arg(info, 1, h)));
+}
+RT_FN(fn_copy) {
+  PROLOGUE;
+  return addr_result(env, h, method_copy(rt, obj_arg(info, 0, h)));
+}
+RT_FN(fn_value) {
+  PROLOGUE;
+  std::unordered_map<PyObject*, Napi::Value> seen;
+  return to_js(env, rt, obj_arg(info, 0, h), seen);
+}
+RT_FN(fn_repr) {
+  PROLOGUE;
+  return Napi::String::New(env, PyObject_Repr(rt, obj_arg(info, 0, h)));
+}
+RT_FN(fn_sizeof) {
+  PROLOGUE;
+  return Napi::Number::New(env, static_cast<double>(_PySys_GetSizeOf(obj_arg(info, 0, h))));
+}
+RT_FN(fn_cast) {
+  // ctypes.cast(addr, py_object).value: a new strong reference to whatever lives there.
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  Py_INCREF(rt, op);
+  return addr_result(env, h, op);
+}
+
+// ---------------------------------------------------------------------------------- memory
+uintptr_t readable_addr(const Napi::CallbackInfo& info, size_t i, RtHandle* h, size_t n) {
+  uintptr_t a = addr_arg(info, i, h);
+  if (h->rt->guard && !h->rt->readable(a, n)) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, a);
+    throw_js(info.Env(), h->addon, ErrorCode::InvalidAddress,
+             std::string(buf) + " is not memory of this runtime");
+  }
+  return a;
+}
+RT_FN(fn_read_word) {
+  PROLOGUE;
+  uintptr_t a = readable_addr(info, 0, h, 8);
+  int64_t v;
+  std::memcpy(&v, reinterpret_cast<const void*>(a), sizeof v);
+  return int64_value(env, v);
+}
+RT_FN(fn_write_word) {
+  PROLOGUE;
+  uintptr_t a = readable_addr(info, 0, h, 8);
+  int64_t v;
+  if (info.Length() > 1 && info[1].IsBigInt()) {
+    bool lossless;
+    v = info[1].As<Napi::BigInt>().Int64Value(&lossless);
+  } else {
+    double d = number_arg(info, 1, "value");
+    if (!std::isfinite(d) || std::floor(d) != d)
+      throw_js(env, h->addon, ErrorCode::Type, "an integer is required");
+    v = static_cast<int64_t>(d);
+  }
+  std::memcpy(reinterpret_cast<void*>(a), &v, sizeof v);
+  return env.Undefined();
+}
+RT_FN(fn_read_bytes) {
+  PROLOGUE;
+  double n = number_arg(info, 1, "length");
+  if (!(n >= 0 && n <= (1 << 20)) || std::floor(n) != n)
+    throw_js(env, h->addon, ErrorCode::Value, "length must be an integer in 0..1048576");
+  uintptr_t a = readable_addr(info, 0, h, static_cast<size_t>(n) ? static_cast<size_t>(n) : 1);
+  return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(a), static_cast<size_t>(n));
+}
+RT_FN(fn_write_bytes) {
+  PROLOGUE;
+  if (info.Length() < 2 || !info[1].IsBuffer()) throw Napi::TypeError::New(env, "data must be a Buffer");
+  Napi::Buffer<uint8_t> b = info[1].As<Napi::Buffer<uint8_t>>();
+  uintptr_t a = readable_addr(info, 0, h, b.Length() ? b.Length() : 1);
+  std::memcpy(reinterpret_cast<void*>(a), b.Data(), b.Length());
+  return env.Undefined();
+}
+
+// PyMem_* / PyObject_* / PyMem_Raw* on raw addresses; domain 'r' | 'm' | 'o'.
+MemDomain domain_arg(const Napi::CallbackInfo& info, size_t i) {
+  std::string d = string_arg(info, i, "domain");
+  if (d == "r") return MemDomain::Raw;
+  if (d == "m") return MemDomain::Mem;
+  if (d == "o") return MemDomain::Obj;
+  throw Napi::TypeError::New(info.Env(), "domain must be 'r', 'm' or 'o'");
+}
+size_t size_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  double n = number_arg(info, i, "size");
+  if (!(n >= 0 && n <= 1e12) || std::floor(n) != n)
+    throw_js(info.Env(), h->addon, ErrorCode::Value, "size must be a non-negative integer");
+  return static_cast<size_t>(n);
+}
+void* block_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  uintptr_t a = addr_arg(info, i, h);
+  if (a == 0) return nullptr;
+  if (h->rt->guard) {
+    BlockState s = h->rt->alloc.block_state(reinterpret_cast<void*>(a));
+    if (s != BlockState::Live) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, a);
+      throw_js(info.Env(), h->addon, s == BlockState::Freed ? ErrorCode::UseAfterFree : ErrorCode::InvalidAddress,
+               std::string(buf) + (s == BlockState::Freed ? " was already freed" : " was not handed out by this allocator"));
+    }
+    if (h->rt->is_live_object(reinterpret_cast<void*>(a)))
+      throw_js(info.Env(), h->addon, ErrorCode::InvalidAddress, "that block is a live object: release it instead");
+  }
+  return reinterpret_cast<void*>(a);
+}
+Napi::Value mem_result(Napi::Env env, RtHandle* h, void* p) {
+  if (h->rt->has_error()) throw_pending(env, h);
+  return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(p)));
+}
+RT_FN(fn_mem_malloc) {
+  PROLOGUE;
+  MemDomain d = domain_arg(info, 0);
+  return mem_result(env, h, rt.alloc.malloc(d, size_arg(info, 1, h)));
+}
+RT_FN(fn_mem_calloc) {
+  PROLOGUE;
+  MemDomain d = domain_arg(info, 0);
+  return mem_result(env, h, rt.alloc.calloc(d, size_arg(info, 1, h), size_arg(info, 2, h)));
+}
+RT_FN(fn_mem_realloc) {
+  PROLOGUE;
+  MemDomain d = domain_arg(info, 0);
+  void* p = block_arg(info, 1, h);
+  return mem_result(env, h, rt.alloc.realloc(d, p, size_arg(info, 2, h)));
+}
+RT_FN(fn_mem_free) {
+  PROLOGUE;
+  MemDomain d = domain_arg(info, 0);
+  void* p = block_arg(info, 1, h);
+  rt.alloc.free(d, p);
+  if (rt.has_error()) throw_pending(env, h);
+  return env.Undefined();
+}
+RT_FN(fn_mem_validate) {
+  PROLOGUE;
+  std::string why;
+  if (rt.alloc.validate(&why)) return env.Null();
+  return Napi::String::New(env, why);
+}
+RT_FN(fn_debugmallocstats) {
+  PROLOGUE;
+  return Napi::String::New(env, rt.alloc.debugmallocstats());
+}
+RT_FN(fn_malloc_stats) {
+  PROLOGUE;
+  MallocStats s = rt.alloc.stats();
+  Napi::Object o = Napi::Object::New(env);
+  const char* kinds[] = {"pymalloc", "malloc", "pymalloc_debug", "malloc_debug"};
+  o.Set("allocator", kinds[static_cast<int>(s.kind)]);
+#define RCL_SET(f) o.Set(#f, static_cast<double>(s.f))
+  RCL_SET(allocated_blocks);
+  RCL_SET(arenas_allocated_total);
+  RCL_SET(arenas_reclaimed);
+  RCL_SET(arenas_highwater);
+  RCL_SET(arenas_allocated_current);
+  RCL_SET(bytes_in_allocated_blocks);
+  RCL_SET(bytes_in_available_blocks);
+  RCL_SET(unused_pools);
+  RCL_SET(bytes_lost_to_pool_headers);
+  RCL_SET(bytes_lost_to_quantization);
+  RCL_SET(bytes_lost_to_arena_alignment);
+  RCL_SET(arena_map_mid_nodes);
+  RCL_SET(arena_map_bot_nodes);
+  RCL_SET(raw_blocks);
+  RCL_SET(raw_bytes);
+#undef RCL_SET
+  Napi::Array classes = Napi::Array::New(env);
+  for (unsigned i = 0; i < s.nclasses; i++) {
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("sizeClass", s.classes[i].size_class);
+    c.Set("size", s.classes[i].block_size);
+    c.Set("pools", static_cast<double>(s.classes[i].pools));
+    c.Set("blocksInUse", static_cast<double>(s.classes[i].blocks_in_use));
+    c.Set("availableBlocks", static_cast<double>(s.classes[i].blocks_available));
+    classes.Set(i, c);
+  }
+  o.Set("classes", classes);
+  return o;
+}
+RT_FN(fn_block_state) {
+  PROLOGUE;
+  BlockState s = rt.alloc.block_state(reinterpret_cast<void*>(addr_arg(info, 0, h)));
+  return Napi::String::New(env, s == BlockState::Live ? "live" : s == BlockState::Freed ? "freed" : "foreign");
+}
+
+// ---------------------------------------------------------------------------------- debug build
+RT_FN(fn_ref_total) {
+  PROLOGUE;
+  return Napi::Number::New(env, static_cast<double>(rt.total_refcount()));
+}
+RT_FN(fn_showrefcount) {
+  PROLOGUE;
+  return Napi::String::New(env, rt.showrefcount_text());
+}
+RT_FN(fn_allocated_blocks) {
+  PROLOGUE;
+  return Napi::Number::New(env, static_cast<double>(rt.alloc.allocated_blocks()));
+}
+RT_FN(fn_stats) {
+  PROLOGUE;
+  Napi::Object o = Napi::Object::New(env);
+#define RCL_X(field, label) o.Set(#field, static_cast<double>(rt.stats.field));
+  RCL_OBJECT_STATS(RCL_X)
+#undef RCL_X
+  return o;
+}
+
+// ---------------------------------------------------------------------------------- gc
+RT_FN(fn_gc_collect) {
+  PROLOGUE;
+  int g = info.Length() > 0 && !info[0].IsUndefined() ? static_cast<int>(index_arg(info, 0, h)) : 2;
+  return int_result(env, h, gc_collect(rt, g));
+}
+RT_FN(fn_gc_set_enabled) {
+  PROLOGUE;
+  int prev = rt.gc.enabled;
+  rt.gc.enabled = info.Length() > 0 && info[0].ToBoolean() ? 1 : 0;
+  return Napi::Boolean::New(env, prev != 0);
+}
+RT_FN(fn_gc_is_enabled) {
+  PROLOGUE;
+  return Napi::Boolean::New(env, rt.gc.enabled != 0);
+}
+RT_FN(fn_gc_get_count) {
+  PROLOGUE;
+  Napi::Array a = Napi::Array::New(env, 3);
+  for (uint32_t i = 0; i < 3; i++) a.Set(i, rt.gc.generations[i].count);
+  return a;
+}
+RT_FN(fn_gc_get_threshold) {
+  PROLOGUE;
+  Napi::Array a = Napi::Array::New(env, 3);
+  for (uint32_t i = 0; i < 3; i++) a.Set(i, rt.gc.generations[i].threshold);
+  return a;
+}
+RT_FN(fn_gc_set_threshold) {
+  PROLOGUE;
+  if (info.Length() < 1 || info[0].IsUndefined())
+    throw_js(env, h->addon, ErrorCode::Type, "set_threshold() takes at least 1 argument (0 given)");
+  for (uint32_t i = 0; i < 3 && i < info.Length(); i++) {
+    if (info[i].IsUndefined()) continue;
+    Py_ssize_t t = index_arg(info, i, h);
+    if (t > INT32_MAX || t < INT32_MIN)
+      throw_js(env, h->addon, ErrorCode::Overflow, "signed integer is greater than maximum");
+    rt.gc.generations[i].threshold = static_cast<int>(t);
+  }
+  return env.Undefined();
+}
+RT_FN(fn_gc_get_stats) {
+  PROLOGUE;
+  Napi::Array a = Napi::Array::New(env, 3);
+  for (uint32_t i = 0; i < 3; i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("collections", static_cast<double>(rt.gc.generation_stats[i].collections));
+    o.Set("collected", static_cast<double>(rt.gc.generation_stats[i].collected));
+    o.Set("uncollectable", static_cast<double>(rt.gc.generation_stats[i].uncollectable));
+    a.Set(i, o);
+  }
+  return a;
+}
+Napi::Value object_list(Napi::Env env, Runtime& rt, const std::vector<PyObject*>& objs) {
+  // Every element is a NEW reference (the lib wraps each in an owning Ref).
+  Napi::Array a = Napi::Array::New(env, objs.size());
+  for (size_t i = 0; i < objs.size(); i++) {
+    Py_INCREF(rt, objs[i]);
+    a.Set(static_cast<uint32_t>(i), static_cast<double>(reinterpret_cast<uintptr_t>(objs[i])));
+  }
+  return a;
+}
+RT_FN(fn_gc_get_objects) {
+  PROLOGUE;
+  int g = -1;
+  if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
+    if (!info[0].IsNumber())
+      throw_js(env, h->addon, ErrorCode::Type,
+               std::string("argument should be integer or None, not '") +
+                   (info[0].IsString() ? "str" : "object") + "'");
+    double d = info[0].As<Napi::Number>().DoubleValue();
+    if (std::floor(d) != d)
+      throw_js(env, h->addon, ErrorCode::Type, "argument should be integer or None, not 'float'");
+    if (d >= NUM_GENERATIONS)
+      throw_js(env, h->addon, ErrorCode::Value,
+               "generation parameter must be less than the number of available generations (3)");
+    if (d < -1) throw_js(env, h->addon, ErrorCode::Value, "generation parameter cannot be negative");
+    g = static_cast<int>(d);  // -1 is CPython's internal "None" (3.12.1 quirk): all objects
+  }
+  return object_list(env, rt, gc_get_objects(rt, g));
+}
+RT_FN(fn_gc_get_referrers) {
+  PROLOGUE;
+  return object_list(env, rt, gc_get_referrers(rt, objects_arg(info, 0, h)));
+}
+RT_FN(fn_gc_get_referents) {
+  PROLOGUE;
+  return object_list(env, rt, gc_get_referents(rt, objects_arg(info, 0, h)));
+}
+RT_FN(fn_gc_is_tracked) {
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  return Napi::Boolean::New(env, PyObject_IS_GC(op) && _PyObject_GC_IS_TRACKED(op));
+}
+RT_FN(fn_gc_is_finalized) {
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  return Napi::Boolean::New(env, PyObject_IS_GC(op) && _PyGC_FINALIZED(op));
+}
+RT_FN(fn_gc_generation_of) {
+  PROLOGUE;
+  return Napi::Number::New(env, gc_generation_of(rt, obj_arg(info, 0, h)));
+}
+RT_FN(fn_gc_freeze) {
+  PROLOGUE;
+  gc_freeze(rt);
+  return env.Undefined();
+}
+RT_FN(fn_gc_unfreeze) {
+  PROLOGUE;
+  gc_unfreeze(rt);
+  return env.Undefined();
+}
+RT_FN(fn_gc_get_freeze_count) {
+  PROLOGUE;
+  return Napi::Number::New(env, static_cast<double>(gc_get_freeze_count(rt)));
+}
+RT_FN(fn_gc_get_debug) {
+  PROLOGUE;
+  return Napi::Number::New(env, rt.gc.debug);
+}
+RT_FN(fn_gc_set_debug) {
+  PROLOGUE;
+  rt.gc.debug = static_cast<int>(index_arg(info, 0, h));
+  return env.Undefined();
+}
+RT_FN(fn_gc_garbage) {
+  PROLOGUE;
+  PyObject* g = rt.gc.garbage;
+  Py_INCREF(rt, g);
+  return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(g)));
+}
+RT_FN(fn_set_gc_dispatch) {
+  PROLOGUE;
+  if (info.Length() > 0 && info[0].IsFunction())
+    h->gc_dispatch = Napi::Persistent(info[0].As<Napi::Function>());
+  else
+    h->gc_dispatch.Reset();
+  return env.Undefined();
+}
+RT_FN(fn_set_debug_sink) {
+  PROLOGUE;
+  if (info.Length() > 0 && info[0].IsFunction())
+    h->debug_sink = Napi::Persistent(info[0].As<Napi::Function>());
+  else
+    h->debug_sink.Reset();
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------------------------- weakrefs
+RT_FN(fn_weakref_new) {
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  uint32_t cb = 0;
+  if (info.Length() > 1 && info[1].IsFunction()) {
+    cb = h->next_id++;
+    h->weakref_callbacks.emplace(cb, Napi::Persistent(info[1].As<Napi::Function>()));
+  }
+  PyObject* wr = PyWeakref_NewRef(rt, op, cb);
+  if (wr == nullptr && cb) h->weakref_callbacks.erase(cb);
+  return addr_result(env, h, wr);
+}
+RT_FN(fn_weakref_get) {
+  PROLOGUE;
+  PyObject* wr = obj_arg(info, 0, h);
+  if (Py_TYPE(wr)->tp_kind != TypeKind::WeakRef) throw_js(env, h->addon, ErrorCode::Type, "not a weakref");
+  return addr_result(env, h, Py_NewRef(rt, PyWeakref_GetObject(rt, wr)));
+}
+RT_FN(fn_weakref_count) {
+  PROLOGUE;
+  return Napi::Number::New(env, static_cast<double>(weakref_count(obj_arg(info, 0, h))));
+}
+
+// ---------------------------------------------------------------------------------- layout
+RT_FN(fn_gc_head) {
+  // The raw PyGC_Head words of a GC object (tests of the layout).
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  if (!PyObject_IS_GC(op)) return env.Null();
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::BigInt::New(env, static_cast<uint64_t>(_Py_AS_GC(op)->_gc_next)));
+  a.Set(1u, Napi::BigInt::New(env, static_cast<uint64_t>(_Py_AS_GC(op)->_gc_prev)));
+  return a;
+}
+
+struct Entry {
+  const char* name;
+  Fn fn;
+};
+const Entry kFunctions[] = {
+    {"close", fn_close}, {"newInt", fn_new_int}, {"newFloat", fn_new_float}, {"newStr", fn_new_str},
+    {"newTuple", fn_new_tuple}, {"newList", fn_new_list}, {"newDict", fn_new_dict},
+    {"defineClass", fn_define_class}, {"callClass", fn_call_class}, {"typeName", fn_type_name},
+    {"kind", fn_kind}, {"isImmortal", fn_is_immortal}, {"setRefcnt", fn_set_refcnt},
+    {"getrefcount", fn_getrefcount}, {"getattr", fn_getattr}, {"setattr", fn_setattr},
+    {"delattr", fn_delattr}, {"hasattr", fn_hasattr}, {"len", fn_len},
+    {"getitemIndex", fn_getitem_index}, {"getitemKey", fn_getitem_key},
+    {"setitemIndex", fn_setitem_index}, {"setitemKey", fn_setitem_key},
+    {"delitemIndex", fn_delitem_index}, {"delitemKey", fn_delitem_key}, {"append", fn_append},
+    {"insert", fn_insert}, {"popIndex", fn_pop_index}, {"popKey", fn_pop_key}, {"clear", fn_clear},
+    {"repeat", fn_repeat}, {"copy", fn_copy}, {"value", fn_value}, {"repr", fn_repr},
+    {"sizeof", fn_sizeof}, {"cast", fn_cast}, {"readWord", fn_read_word},
+    {"writeWord", fn_write_word}, {"readBytes", fn_read_bytes}, {"writeBytes", fn_write_bytes},
+    {"memMalloc", fn_mem_malloc}, {"memCalloc", fn_mem_calloc}, {"memRealloc", fn_mem_realloc},
+    {"memFree", fn_mem_free}, {"memValidate", fn_mem_validate},
+    {"debugmallocstats", fn_debugmallocstats}, {"mallocStats", fn_malloc_stats},
+    {"blockState", fn_block_state}, {"refTotal", fn_ref_total}, {"showrefcount", fn_showrefcount},
+    {"allocatedBlocks", fn_allocated_blocks}, {"stats", fn_stats}, {"gcCollect", fn_gc_collect},
+    {"gcSetEnabled", fn_gc_set_enabled}, {"gcIsEnabled", fn_gc_is_enabled},
+    {"gcGetCount", fn_gc_get_count}, {"gcGetThreshold", fn_gc_get_threshold},
+    {"gcSetThreshold", fn_gc_set_threshold}, {"gcGetStats", fn_gc_get_stats},
+    {"gcGetObjects", fn_gc_get_objects}, {"gcGetReferrers", fn_gc_get_referrers},
+    {"gcGetReferents", fn_gc_get_referents}, {"gcIsTracked", fn_gc_is_tracked},
+    {"gcIsFinalized", fn_gc_is_finalized}, {"gcGenerationOf", fn_gc_generation_of},
+    {"gcFreeze", fn_gc_freeze}, {"gcUnfreeze", fn_gc_unfreeze},
+    {"gcGetFreezeCount", fn_gc_get_freeze_count}, {"gcGetDebug", fn_gc_get_debug},
+    {"gcSetDebug", fn_gc_set_debug}, {"gcGarbage", fn_gc_garbage},
+    {"setGcDispatch", fn_set_gc_dispatch}, {"setDebugSink", fn_set_debug_sink},
+    {"weakrefNew", fn_weakref_new}, {"weakrefGet", fn_weakref_get},
+    {"weakrefCount", fn_weakref_count}, {"gcHead", fn_gc_head},
+};
+
+napi_value make_raw(napi_env env, const char* name, napi_callback cb, RtHandle* h) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, h, &fn);
+  return fn;
+}
+
+Napi::Value create_runtime(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Addon* addon = env.GetInstanceData<Addon>();
+  Napi::Object opts = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  RuntimeOptions ro;
+  ro.guard = !opts.Has("guard") || opts.Get("guard").ToBoolean();
+  if (opts.Has("allocator") && opts.Get("allocator").IsString()) {
+    std::string a = opts.Get("allocator").As<Napi::String>();
+    if (a == "pymalloc") ro.allocator.kind = AllocatorKind::Pymalloc;
+    else if (a == "malloc") ro.allocator.kind = AllocatorKind::Malloc;
+    else if (a == "pymalloc_debug") ro.allocator.kind = AllocatorKind::PymallocDebug;
+    else if (a == "malloc_debug") ro.allocator.kind = AllocatorKind::MallocDebug;
+    else throw Napi::TypeError::New(env, "allocator must be pymalloc, malloc, pymalloc_debug or malloc_debug");
+  }
+  if (opts.Has("arenaAllocator") && opts.Get("arenaAllocator").IsString()) {
+    std::string a = opts.Get("arenaAllocator").As<Napi::String>();
+    if (a == "mmap") ro.allocator.arenas = ArenaSource::Mmap;
+    else if (a == "malloc") ro.allocator.arenas = ArenaSource::Malloc;
+    else throw Napi::TypeError::New(env, "arenaAllocator must be mmap or malloc");
+  }
+  auto handle = std::make_unique<RtHandle>();
+  RtHandle* h = handle.get();
+  h->addon = addon;
+  h->env = env;
+  h->rt = std::make_unique<Runtime>(ro, h);
+  addon->handles.push_back(std::move(handle));
+
+  Napi::Object o = Napi::Object::New(env);
+  for (const Entry& e : kFunctions) o.Set(e.name, Napi::Function::New(env, e.fn, e.name, h));
+  o.Set("incref", Napi::Value(env, make_raw(env, "incref", raw_incref<false>, h)));
+  o.Set("decref", Napi::Value(env, make_raw(env, "decref", raw_decref<false>, h)));
+  o.Set("xincref", Napi::Value(env, make_raw(env, "xincref", raw_incref<true>, h)));
+  o.Set("xdecref", Napi::Value(env, make_raw(env, "xdecref", raw_decref<true>, h)));
+  o.Set("refcnt", Napi::Value(env, make_raw(env, "refcnt", raw_refcnt, h)));
+  o.Set("increfMany", Napi::Value(env, make_raw(env, "increfMany", raw_many<true>, h)));
+  o.Set("decrefMany", Napi::Value(env, make_raw(env, "decrefMany", raw_many<false>, h)));
+  Runtime& rt = *h->rt;
+  auto addr = [&](PyObject* p) { return static_cast<double>(reinterpret_cast<uintptr_t>(p)); };
+  Napi::Object singletons = Napi::Object::New(env);
+  singletons.Set("None", addr(rt.None()));
+  singletons.Set("True", addr(rt.True()));
+  singletons.Set("False", addr(rt.False()));
+  singletons.Set("Ellipsis", addr(rt.Ellipsis()));
+  singletons.Set("NotImplemented", addr(rt.NotImplemented()));
+  o.Set("singletons", singletons);
+  o.Set("guard", ro.guard);
+  const char* kinds[] = {"pymalloc", "malloc", "pymalloc_debug", "malloc_debug"};
+  o.Set("allocator", kinds[static_cast<int>(ro.allocator.kind)]);
+  o.Set("arenaAllocator", ro.allocator.arenas == ArenaSource::Mmap ? "mmap" : "malloc");
+  return o;
+}
+
+Napi::Value set_error_factory(const Napi::CallbackInfo& info) {
+  Addon* addon = info.Env().GetInstanceData<Addon>();
+  if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "a function is required");
+  addon->make_error = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Addon::Addon(Napi::Env env, Napi::Object exports) {
+  exports.Set("build", Napi::String::New(env, RCL_BUILD_NAME));
+  exports.Set("createRuntime", Napi::Function::New(env, create_runtime, "createRuntime"));
+  exports.Set("setErrorFactory", Napi::Function::New(env, set_error_factory, "setErrorFactory"));
+  exports.Set("emptyCall", Napi::Value(env, make_raw(env, "emptyCall", raw_empty, nullptr)));
+  Napi::Array codes = Napi::Array::New(env);
+  uint32_t i = 0;
+#define RCL_X(name, js) codes.Set(i++, Napi::String::New(env, js));
+  RCL_ERROR_CODES(RCL_X)
+#undef RCL_X
+  exports.Set("errorCodes", codes);
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("sizeofPyObject", static_cast<double>(sizeof(PyObject)));
+  layout.Set("sizeofPyVarObject", static_cast<double>(sizeof(PyVarObject)));
+  layout.Set("sizeofPyGC_Head", static_cast<double>(sizeof(PyGC_Head)));
+  layout.Set("offsetofObRefcnt", static_cast<double>(offsetof(PyObject, ob_refcnt)));
+  layout.Set("offsetofObType", static_cast<double>(offsetof(PyObject, ob_type)));
+  layout.Set("offsetofObSize", static_cast<double>(offsetof(PyVarObject, ob_size)));
+  layout.Set("immortalRefcnt", static_cast<double>(_Py_IMMORTAL_REFCNT));
+  exports.Set("layout", layout);
+  // The symbol check of the independence test: this build's own copy of an inline function.
+  exports.Set("buildTag", Napi::Number::New(env, static_cast<double>(kBuild)));
+  DefineAddon(exports, {});
+}
+
+}  // namespace
+RCL_END_NAMESPACE
+
+using RclAddon = rcl::RCL_BUILD_NS::Addon;
+NODE_API_ADDON(RclAddon)

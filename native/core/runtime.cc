@@ -1,0 +1,358 @@
+// runtime.cc — Runtime construction, object allocation, the guarded registry and the fatal-error
+// texts (CPython's _PyObject_AssertFailed / Py_FatalError shapes).
+#include "runtime.h"
+
+#include <pthread.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "refcount.h"
+
+RCL_BEGIN_NAMESPACE
+
+// =============================================================================================
+// Construction
+// =============================================================================================
+
+Runtime::Runtime(const RuntimeOptions& options, Host* host_)
+    : guard(options.guard), host(host_), alloc(options.allocator, *this) {
+  gc_init(gc);
+  init_static_types(*this);
+  init_singletons();
+  gc.garbage = PyList_New(*this, 0);
+  // The runtime's own bookkeeping objects are not the user's references: CPython counts them
+  // in its ref total too, but a fresh runtime should read "[0 refs, N blocks]" for the user.
+  ref_total = 0;
+}
+
+Runtime::~Runtime() {
+  // Nothing is deallocated one by one: closing a runtime drops the whole heap at once (the
+  // allocator returns every arena and raw block). Host callbacks must not run any more.
+}
+
+static PyObject* init_static_header(PyObject* op, PyTypeObject* tp) {
+  op->ob_refcnt = _Py_IMMORTAL_REFCNT;
+  op->ob_type = tp;
+  return op;
+}
+
+void Runtime::init_singletons() {
+  init_static_header(&none_obj, Type(none_type));
+  init_static_header(&ellipsis_obj, Type(ellipsis_type));
+  init_static_header(&notimpl_obj, Type(notimpl_type));
+  for (int i = 0; i < 2; i++) {
+    PyLongObject* b = i ? &true_obj.v : &false_obj.v;
+    init_static_header(&b->ob_base, Type(bool_type));
+    b->lv_tag = (uintptr_t{1} << 3) | (i ? 0u : 1u);
+    b->ob_digit[0] = static_cast<digit>(i);
+  }
+  for (size_t k = 0; k < small_ints.size(); k++) {
+    int64_t v = static_cast<int64_t>(k) - _PY_NSMALLNEGINTS;
+    PyLongObject* o = &small_ints[k].v;
+    init_static_header(&o->ob_base, Type(int_type));
+    uint64_t mag = static_cast<uint64_t>(v < 0 ? -v : v);
+    o->lv_tag = (uintptr_t{1} << 3) | (v == 0 ? 1u : v < 0 ? 2u : 0u);
+    o->ob_digit[0] = static_cast<digit>(mag);
+  }
+  for (uint32_t cp = 0; cp < 256; cp++) {
+    StaticLatin1Char& c = latin1[cp];
+    std::memset(&c, 0, sizeof c);
+    PyASCIIObject* a = &c.u._base;
+    init_static_header(&a->ob_base, Type(str_type));
+    a->length = 1;
+    a->hash = -1;
+    a->state.kind = 1;
+    a->state.compact = 1;
+    a->state.ascii = cp < 128;
+    a->state.statically_allocated = 1;
+    a->state.interned = 3;  // SSTATE_INTERNED_IMMORTAL_STATIC
+    char* data = cp < 128 ? reinterpret_cast<char*>(a + 1) : reinterpret_cast<char*>(&c.u + 1);
+    data[0] = static_cast<char>(cp);
+    data[1] = 0;
+  }
+  std::memset(&empty_str, 0, sizeof empty_str);
+  init_static_header(&empty_str.a.ob_base, Type(str_type));
+  empty_str.a.hash = -1;
+  empty_str.a.state.kind = 1;
+  empty_str.a.state.compact = 1;
+  empty_str.a.state.ascii = 1;
+  empty_str.a.state.statically_allocated = 1;
+  empty_str.a.state.interned = 3;
+  std::memset(&empty_tuple, 0, sizeof empty_tuple);
+  init_static_header(&empty_tuple.t.ob_base.ob_base, Type(tuple_type));
+  empty_keys = dict_empty_keys(*this);
+
+  if (guard) {
+    auto reg = [this](const PyObject* op) { live_objects_.insert(op); };
+    for (StaticType* t : {&type_type, &object_type, &none_type, &bool_type, &int_type,
+                          &float_type, &str_type, &tuple_type, &list_type, &dict_type,
+                          &ellipsis_type, &notimpl_type, &weakref_type})
+      reg(&t->t.ob_base.ob_base);
+    reg(None());
+    reg(Ellipsis());
+    reg(NotImplemented());
+    reg(True());
+    reg(False());
+    reg(EmptyTuple());
+    reg(EmptyStr());
+    for (auto& s : small_ints) reg(&s.v.ob_base);
+    for (uint32_t cp = 0; cp < 256; cp++) reg(latin1_char(cp));
+  }
+}
+
+// =============================================================================================
+// Errors
+// =============================================================================================
+
+void Runtime::set_error(ErrorCode code, std::string message, std::string py_type) {
+  if (has_error()) return;  // the first error wins, like a pending Python exception
+  error.code = code;
+  error.message = std::move(message);
+  error.py_type = std::move(py_type);
+}
+
+void Runtime::memory_corruption(const std::string& fatal_text, const std::string& report) {
+  if (!guard) {
+    std::fputs(report.c_str(), stderr);
+    std::fflush(stderr);
+    std::abort();
+  }
+  if (has_error()) return;
+  error.code = ErrorCode::MemoryCorruption;
+  error.message = fatal_text;
+  error.py_type = "MemoryCorruptionError";
+  error.report = report;
+}
+
+static bool ptr_looks_freed(uintptr_t p) {
+  // _PyMem_IsPtrFreed: NULL or a pointer made of the debug hooks' byte patterns.
+  return p == 0 || p == 0xCDCDCDCDCDCDCDCDull || p == 0xDDDDDDDDDDDDDDDDull ||
+         p == 0xFDFDFDFDFDFDFDFDull;
+}
+
+static std::string fmt_ptr(const void* p) {
+  if (p == nullptr) return "(nil)";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%p", p);
+  return buf;
+}
+
+// _PyObject_AssertFailed's text (without the final fatal-error lines).
+static std::string assert_failed_text(Runtime& rt, PyObject* op, const char* expr,
+                                      const char* msg, const char* file, int line,
+                                      const char* function) {
+  std::string s = std::string(file) + ":" + std::to_string(line) + ": " + function + ": ";
+  s += expr ? std::string("Assertion \"") + expr + "\" failed" : std::string("Assertion failed");
+  if (msg) s += std::string(": ") + msg;
+  s += "\n";
+  if (ptr_looks_freed(reinterpret_cast<uintptr_t>(op)) ||
+      ptr_looks_freed(reinterpret_cast<uintptr_t>(op->ob_type))) {
+    s += "<object at " + fmt_ptr(op) + " is freed>\n";
+    return s;
+  }
+  s += "Enable tracemalloc to get the memory block allocation traceback\n\n";
+  s += "object address  : " + fmt_ptr(op) + "\n";
+  s += "object refcount : " + std::to_string(op->ob_refcnt) + "\n";
+  PyTypeObject* type = Py_TYPE(op);
+  s += "object type     : " + fmt_ptr(type) + "\n";
+  s += std::string("object type name: ") + (type ? type->tp_name : "NULL") + "\n";
+  s += "object repr     : ";
+  if (op->ob_refcnt <= 0)
+    s += "<refcnt " + std::to_string(op->ob_refcnt) + " at " + fmt_ptr(op) + ">";
+  else
+    s += PyObject_Repr(rt, op);
+  s += "\n\n";
+  return s;
+}
+
+static std::string fatal_tail(const std::string& func_and_msg) {
+  char thread[64];
+  std::snprintf(thread, sizeof thread, "0x%016" PRIxPTR,
+                static_cast<uintptr_t>(pthread_self()));
+  return "Fatal Python error: " + func_and_msg +
+         "\nPython runtime state: initialized\n\nCurrent thread " + thread +
+         " (most recent call first):\n  <no Python frame>\n";
+}
+
+void Runtime::fatal(const std::string& text) {
+  std::fputs(text.c_str(), stderr);
+  std::fflush(stderr);
+  std::abort();
+}
+
+void Runtime::negative_refcount(const char* file, int line, PyObject* op) {
+  const char* msg = "object has negative ref count";
+  if (!guard) {
+    fatal(assert_failed_text(*this, op, nullptr, msg, file, line, "_Py_NegativeRefcount") +
+          fatal_tail("_PyObject_AssertFailed: _PyObject_AssertFailed"));
+  }
+  if (has_error()) return;
+  error.code = ErrorCode::NegativeRefcount;
+  error.message = std::string(file) + ":" + std::to_string(line) +
+                  ": _Py_NegativeRefcount: Assertion failed: " + msg;
+  error.py_type = "NegativeRefcountError";
+  error.file = file;
+  error.line = line;
+  error.address = reinterpret_cast<uintptr_t>(op);
+  error.refcount = op->ob_refcnt;
+  error.type_name = op->ob_type ? op->ob_type->tp_name : "NULL";
+  error.report = assert_failed_text(*this, op, nullptr, msg, file, line, "_Py_NegativeRefcount");
+}
+
+void Runtime::refcount_too_small(const char* file, int line, PyObject* op) {
+  const char* expr = "gc_get_refs(g) > 0";
+  const char* msg = "refcount is too small";
+  if (!guard) {
+    fatal(assert_failed_text(*this, op, expr, msg, file, line, "gc_decref") +
+          fatal_tail("_PyObject_AssertFailed: _PyObject_AssertFailed"));
+  }
+  if (has_error()) return;
+  error.code = ErrorCode::RefcountTooSmall;
+  error.message = std::string(file) + ":" + std::to_string(line) + ": gc_decref: Assertion \"" +
+                  expr + "\" failed: " + msg;
+  error.py_type = "RefcountTooSmallError";
+  error.file = file;
+  error.line = line;
+  error.address = reinterpret_cast<uintptr_t>(op);
+  error.refcount = op->ob_refcnt;
+  error.type_name = op->ob_type->tp_name;
+  error.report = assert_failed_text(*this, op, expr, msg, file, line, "gc_decref");
+}
+
+// =============================================================================================
+// Objects
+// =============================================================================================
+
+static void count_allocation(Runtime& rt, size_t size) {
+#ifdef Py_STATS
+  rt.stats.allocations++;
+  if (size < 512)
+    rt.stats.allocations512++;
+  else if (size < 4096)
+    rt.stats.allocations4k++;
+  else
+    rt.stats.allocations_big++;
+#else
+  (void)rt;
+  (void)size;
+#endif
+}
+
+void Runtime::new_reference(PyObject* op) {
+  op->ob_refcnt = 1;
+#ifdef Py_REF_DEBUG
+  ref_total++;
+#endif
+  if (guard) {
+    live_objects_.insert(op);
+    freed_objects_.erase(op);
+  }
+}
+
+PyObject* Runtime::object_new(PyTypeObject* tp, size_t size) {
+  void* mem = alloc.malloc(MemDomain::Obj, size);
+  if (mem == nullptr) {
+    set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
+    return nullptr;
+  }
+  count_allocation(*this, size);
+  PyObject* op = static_cast<PyObject*>(mem);
+  op->ob_type = tp;
+  new_reference(op);
+  return op;
+}
+
+PyObject* Runtime::gc_object_new(PyTypeObject* tp, size_t size) {
+  size_t presize = _PyType_PreHeaderSize(tp);
+  char* mem = static_cast<char*>(alloc.malloc(MemDomain::Obj, presize + size));
+  if (mem == nullptr) {
+    set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
+    return nullptr;
+  }
+  count_allocation(*this, presize + size);
+  std::memset(mem, 0, presize);  // untracked PyGC_Head, no dict / weakrefs yet
+  PyObject* op = reinterpret_cast<PyObject*>(mem + presize);
+  op->ob_type = tp;
+  new_reference(op);
+  _PyObject_GC_Link(*this);
+  return op;
+}
+
+static void forget(Runtime& rt, PyObject* op) {
+#ifdef Py_STATS
+  rt.stats.frees++;
+#endif
+  (void)rt;
+  (void)op;
+}
+
+void Runtime::object_free(PyObject* op) {
+  forget(*this, op);
+  if (guard) {
+    live_objects_.erase(op);
+    freed_objects_.insert(op);
+  }
+  alloc.free(MemDomain::Obj, op);
+}
+
+void Runtime::gc_object_free(PyObject* op) {
+  forget(*this, op);
+  if (_PyObject_GC_IS_TRACKED(op)) _PyObject_GC_UNTRACK(op);
+  _PyObject_GC_Unlink_count(*this);
+  if (guard) {
+    live_objects_.erase(op);
+    freed_objects_.insert(op);
+  }
+  alloc.free(MemDomain::Obj, reinterpret_cast<char*>(op) - _PyObject_PreHeaderSize(op));
+}
+
+bool Runtime::is_live_object(const void* p) const { return live_objects_.count(p) != 0; }
+bool Runtime::was_freed_object(const void* p) const { return freed_objects_.count(p) != 0; }
+
+bool Runtime::is_static_object(const void* p) const {
+  auto in = [p](const void* base, size_t n) {
+    return p >= base && p < static_cast<const char*>(base) + n;
+  };
+  return in(this, sizeof *this);
+}
+
+bool Runtime::readable(uintptr_t addr, size_t n) const {
+  const void* p = reinterpret_cast<const void*>(addr);
+  if (is_static_object(p) && is_static_object(reinterpret_cast<const char*>(p) + n - 1))
+    return true;
+  return alloc.contains(p, n);
+}
+
+PyObject* Runtime::checked_object(uintptr_t addr) {
+  const void* p = reinterpret_cast<const void*>(addr);
+  if (!guard) return reinterpret_cast<PyObject*>(addr);
+  if (RCL_LIKELY(is_live_object(p))) return reinterpret_cast<PyObject*>(addr);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, addr);
+  if (was_freed_object(p))
+    set_error(ErrorCode::UseAfterFree,
+              std::string("the object at ") + buf + " has been deallocated (use after free)");
+  else
+    set_error(ErrorCode::InvalidAddress,
+              std::string(buf) + " is not the address of a live object of this runtime");
+  return nullptr;
+}
+
+std::string Runtime::showrefcount_text() const {
+  return "[" + std::to_string(ref_total) + " refs, " + std::to_string(alloc.allocated_blocks()) +
+         " blocks]";
+}
+
+// =============================================================================================
+// Dealloc and the exported refcount functions
+// =============================================================================================
+
+void _Py_Dealloc(Runtime& rt, PyObject* op) { Py_TYPE(op)->tp_dealloc(rt, op); }
+
+void Py_IncRef(Runtime& rt, PyObject* op) { Py_XINCREF(rt, op); }
+void Py_DecRef(Runtime& rt, PyObject* op) { Py_XDECREF(rt, op); }
+
+RCL_END_NAMESPACE

@@ -1,0 +1,190 @@
+// runtime.h — one Runtime is one interpreter's whole state. The core has no other state.
+//
+// A Runtime owns: its allocator (every byte of every object), its static type objects and
+// immortal singletons (None, True, False, Ellipsis, NotImplemented, small ints -5..256, the empty
+// and 1-character Latin-1 strings, the empty tuple), the ref total and Py_STATS counters, the
+// gc state, the pending error, and — in guarded mode — the registry of live object addresses.
+// Several Runtimes (of any build) coexist in one process and in worker threads.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "errors.h"
+#include "gc.h"
+#include "obmalloc.h"
+#include "object.h"
+#include "types/types.h"
+
+RCL_BEGIN_NAMESPACE
+
+// Py_STATS object counters: X(field, CPython's label in the stats dump). Compiled into every
+// build so the layout is one; only the debug build (Py_STATS) updates them.
+#define RCL_OBJECT_STATS(X)                                      \
+  X(from_freelist, "Object allocations from freelist")           \
+  X(to_freelist, "Object frees to freelist")                     \
+  X(allocations, "Object allocations")                           \
+  X(allocations512, "Object allocations to 512 bytes")           \
+  X(allocations4k, "Object allocations to 4 kbytes")             \
+  X(allocations_big, "Object allocations over 4 kbytes")         \
+  X(frees, "Object frees")                                       \
+  X(new_values, "Object new values")                             \
+  X(interpreter_increfs, "Object interpreter increfs")           \
+  X(interpreter_decrefs, "Object interpreter decrefs")           \
+  X(increfs, "Object increfs")                                   \
+  X(decrefs, "Object decrefs")
+
+struct ObjectStats {
+#define RCL_X(field, label) uint64_t field = 0;
+  RCL_OBJECT_STATS(RCL_X)
+#undef RCL_X
+};
+
+// What the core asks of its embedder (the addon): calls into user code and output.
+class Host {
+ public:
+  // A class's __del__ (tp_finalize). Exceptions are the host's to report as unraisable.
+  virtual void call_finalizer(Runtime& rt, uint32_t class_host_id, PyObject* self) = 0;
+  // A legacy tp_del (the class option); same contract.
+  virtual void call_legacy_del(Runtime& rt, uint32_t class_host_id, PyObject* self) = 0;
+  // A weakref callback; `wr` is the weakref object (alive for the call).
+  virtual void call_weakref_callback(Runtime& rt, uint32_t callback_id, PyObject* wr) = 0;
+  // A weakref with a callback died without the callback being called: the host drops it.
+  virtual void forget_weakref_callback(Runtime& rt, uint32_t callback_id) = 0;
+  // gc.callbacks, phase "start" / "stop".
+  virtual void gc_callback(Runtime& rt, const char* phase, int generation, Py_ssize_t collected,
+                           Py_ssize_t uncollectable) = 0;
+  // gc.set_debug output and other diagnostics that CPython writes to stderr.
+  virtual void write_debug(Runtime& rt, const std::string& text) = 0;
+
+ protected:
+  ~Host() = default;
+};
+
+struct RuntimeOptions {
+  bool guard = true;
+  AllocatorOptions allocator{kBuild == Build::Debug ? AllocatorKind::PymallocDebug
+                                                    : AllocatorKind::Pymalloc,
+                             ArenaSource::Mmap};
+};
+
+// Static objects live inside the Runtime, not in arenas, exactly like CPython's statically
+// allocated singletons; each is preceded by room for a PyGC_Head so the layout rule
+// "op - presize is the start of the block" holds for every object uniformly.
+struct alignas(16) StaticSmallInt {
+  PyLongObject v;
+};
+struct alignas(16) StaticLatin1Char {
+  PyCompactUnicodeObject u;  // ASCII chars use only the PyASCIIObject part + data
+  char data[8];
+};
+struct alignas(16) StaticType {
+  PyGC_Head gc;
+  PyTypeObject t;
+};
+
+class Runtime final : public MemoryErrorSink {
+ public:
+  Runtime(const RuntimeOptions& options, Host* host);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // ------------------------------------------------------------------ errors
+  bool has_error() const { return error.code != ErrorCode::None; }
+  PendingError take_error() {
+    PendingError e = std::move(error);
+    error = PendingError{};
+    return e;
+  }
+  // Records an error (guarded) — every error path of the core goes through here.
+  void set_error(ErrorCode code, std::string message, std::string py_type = {});
+  // MemoryErrorSink: the debug hooks found a corrupted block.
+  void memory_corruption(const std::string& fatal, const std::string& report) override;
+  // _Py_NegativeRefcount: guarded -> NegativeRefcountError, unguarded -> CPython's text + abort.
+  RCL_NOINLINE void negative_refcount(const char* file, int line, PyObject* op);
+  // _PyObject_AssertFailed for "refcount is too small" in the collector.
+  void refcount_too_small(const char* file, int line, PyObject* op);
+  // Fatal error with CPython's "Fatal Python error: <func>: <msg>" shape; never returns.
+  [[noreturn]] void fatal(const std::string& text);
+
+  // ------------------------------------------------------------------ objects
+  // Raw allocation of an object (no GC head); registers it; refcount 1.
+  PyObject* object_new(PyTypeObject* tp, size_t size);
+  // GC object: allocates presize + size, zeroes the pre-header, counts a GC allocation.
+  PyObject* gc_object_new(PyTypeObject* tp, size_t size);
+  // tp_free of non-GC / GC objects.
+  void object_free(PyObject* op);
+  void gc_object_free(PyObject* op);
+  // _Py_NewReference: refcount 1 (+ ref total), registry.
+  void new_reference(PyObject* op);
+
+  // Guarded registry of object addresses.
+  bool is_live_object(const void* p) const;
+  bool was_freed_object(const void* p) const;
+  // Validates that `addr` is a live object of this runtime (guarded mode); sets ERR_INVALID_
+  // ADDRESS / ERR_USE_AFTER_FREE and returns nullptr otherwise.
+  PyObject* checked_object(uintptr_t addr);
+  // May [addr, addr+n) be read / written (memory this runtime owns right now)?
+  bool readable(uintptr_t addr, size_t n) const;
+
+  // ------------------------------------------------------------------ singletons
+  bool is_static_object(const void* p) const;
+  PyObject* small_int(int64_t v) {
+    return &small_ints[static_cast<size_t>(v + _PY_NSMALLNEGINTS)].v.ob_base;
+  }
+  PyObject* latin1_char(uint32_t cp) { return &latin1[cp].u._base.ob_base; }
+
+  // ------------------------------------------------------------------ debug build
+  // [N refs, M blocks]
+  std::string showrefcount_text() const;
+  int64_t total_refcount() const { return ref_total; }
+
+  // ------------------------------------------------------------------ state
+  const bool guard;
+  Host* const host;
+  Allocator alloc;
+  int64_t ref_total = 0;  // Py_REF_DEBUG: new references - released references
+  ObjectStats stats{};    // Py_STATS
+  GCState gc;
+  PendingError error;
+  uint64_t dict_version = 0;
+
+  // Static type objects.
+  StaticType type_type, object_type, none_type, bool_type, int_type, float_type, str_type,
+      tuple_type, list_type, dict_type, ellipsis_type, notimpl_type, weakref_type;
+  // Immortal singletons.
+  PyObject none_obj, ellipsis_obj, notimpl_obj;
+  StaticSmallInt true_obj, false_obj;
+  std::array<StaticSmallInt, _PY_NSMALLNEGINTS + _PY_NSMALLPOSINTS> small_ints;
+  std::array<StaticLatin1Char, 256> latin1;
+  struct alignas(16) {
+    PyGC_Head gc;
+    PyTupleObject t;
+  } empty_tuple;
+  struct alignas(16) {
+    PyASCIIObject a;
+    char data[8];
+  } empty_str;
+  PyDictKeysObject* empty_keys;  // Py_EMPTY_KEYS, shared by every empty dict
+
+  PyObject* None() { return &none_obj; }
+  PyObject* True() { return &true_obj.v.ob_base; }
+  PyObject* False() { return &false_obj.v.ob_base; }
+  PyObject* Ellipsis() { return &ellipsis_obj; }
+  PyObject* NotImplemented() { return &notimpl_obj; }
+  PyObject* EmptyTuple() { return &empty_tuple.t.ob_base.ob_base; }
+  PyObject* EmptyStr() { return &empty_str.a.ob_base; }
+  PyTypeObject* Type(StaticType& s) { return &s.t; }
+
+ private:
+  std::unordered_set<const void*> live_objects_;   // guarded mode only
+  std::unordered_set<const void*> freed_objects_;  // guarded mode only: freed, not reused
+  void init_singletons();
+};
+
+RCL_END_NAMESPACE

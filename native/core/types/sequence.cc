@@ -1,0 +1,242 @@
+// sequence.cc — tuple and list, with CPython 3.12's sizes, growth pattern, error texts and
+// release order (items are released from the last to the first).
+#include <cstring>
+
+#include "../refcount.h"
+#include "types.h"
+
+RCL_BEGIN_NAMESPACE
+
+// =============================================================================================
+// tuple
+// =============================================================================================
+
+PyObject* PyTuple_New(Runtime& rt, Py_ssize_t n) {
+  if (n == 0) return rt.EmptyTuple();
+  PyTypeObject* tp = rt.Type(rt.tuple_type);
+  PyObject* op = rt.gc_object_new(tp, _PyObject_VAR_SIZE(tp, n));
+  if (op == nullptr) return nullptr;
+  Py_SET_SIZE(op, n);
+  std::memset(reinterpret_cast<PyTupleObject*>(op)->ob_item, 0,
+              static_cast<size_t>(n) * sizeof(PyObject*));
+  _PyObject_GC_TRACK(rt, op);
+  return op;
+}
+
+static void tuple_dealloc(Runtime& rt, PyObject* op) {
+  if (Py_SIZE(op) == 0) {  // the empty tuple is a static singleton
+    _Py_SetImmortal(op);
+    return;
+  }
+  _PyObject_GC_UNTRACK(op);
+  for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) Py_XDECREF(rt, PyTuple_ITEM(op, i));
+  rt.gc_object_free(op);
+}
+
+static int tuple_traverse(PyObject* op, visitproc visit, void* arg) {
+  for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) {
+    PyObject* item = PyTuple_ITEM(op, i);
+    if (item != nullptr) {
+      if (int r = visit(item, arg)) return r;
+    }
+  }
+  return 0;
+}
+
+// A tuple whose items can never be part of a cycle is untracked by collections.
+void _PyTuple_MaybeUntrack(PyObject* op) {
+  for (Py_ssize_t i = 0; i < Py_SIZE(op); i++) {
+    PyObject* elt = PyTuple_ITEM(op, i);
+    // Tuples holding NULL are still being built; tuples holding a tracked object (or an
+    // object that may become tracked) stay tracked.
+    if (elt == nullptr) return;
+    if (PyObject_IS_GC(elt)) {
+      if (Py_TYPE(elt)->tp_kind != TypeKind::Tuple || _PyObject_GC_IS_TRACKED(elt)) return;
+    }
+  }
+  _PyObject_GC_UNTRACK(op);
+}
+
+// =============================================================================================
+// list
+// =============================================================================================
+
+static PyListObject* as_list(PyObject* op) { return reinterpret_cast<PyListObject*>(op); }
+
+PyObject* PyList_New(Runtime& rt, Py_ssize_t n) {
+  PyObject* op = rt.gc_object_new(rt.Type(rt.list_type), sizeof(PyListObject));
+  if (op == nullptr) return nullptr;
+  PyListObject* l = as_list(op);
+  if (n <= 0) {
+    l->ob_item = nullptr;
+  } else {
+    l->ob_item = static_cast<PyObject**>(
+        rt.alloc.calloc(MemDomain::Mem, static_cast<size_t>(n), sizeof(PyObject*)));
+    if (l->ob_item == nullptr) {
+      rt.set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
+      rt.gc_object_free(op);
+      return nullptr;
+    }
+  }
+  Py_SET_SIZE(op, n < 0 ? 0 : n);
+  l->allocated = n < 0 ? 0 : n;
+  _PyObject_GC_TRACK(rt, op);
+  return op;
+}
+
+// list_resize: over-allocates proportionally (newsize + newsize/8 + 6, rounded down to a
+// multiple of 4), as 3.12 does, so sys.getsizeof follows CPython's steps (56, 88, 120, 184...).
+static int list_resize(Runtime& rt, PyListObject* self, Py_ssize_t newsize) {
+  Py_ssize_t allocated = self->allocated;
+  if (allocated >= newsize && newsize >= (allocated >> 1)) {
+    Py_SET_SIZE(&self->ob_base.ob_base, newsize);
+    return 0;
+  }
+  size_t new_allocated =
+      (static_cast<size_t>(newsize) + (static_cast<size_t>(newsize) >> 3) + 6) & ~size_t{3};
+  if (static_cast<size_t>(newsize) - static_cast<size_t>(Py_SIZE(&self->ob_base.ob_base)) >
+      new_allocated - static_cast<size_t>(newsize))
+    new_allocated = (static_cast<size_t>(newsize) + 3) & ~size_t{3};
+  if (newsize == 0) new_allocated = 0;
+  PyObject** items;
+  if (new_allocated == 0) {
+    rt.alloc.free(MemDomain::Mem, self->ob_item);
+    items = nullptr;
+  } else {
+    items = static_cast<PyObject**>(
+        rt.alloc.realloc(MemDomain::Mem, self->ob_item, new_allocated * sizeof(PyObject*)));
+    if (items == nullptr) {
+      if (!rt.has_error()) rt.set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
+      return -1;
+    }
+  }
+  self->ob_item = items;
+  Py_SET_SIZE(&self->ob_base.ob_base, newsize);
+  self->allocated = static_cast<Py_ssize_t>(new_allocated);
+  return 0;
+}
+
+int PyList_Append(Runtime& rt, PyObject* op, PyObject* item) {
+  Py_ssize_t n = Py_SIZE(op);
+  if (list_resize(rt, as_list(op), n + 1) < 0) return -1;
+  PyList_ITEM(op, n) = Py_NewRef(rt, item);
+  return 0;
+}
+
+int PyList_Insert(Runtime& rt, PyObject* op, Py_ssize_t where, PyObject* item) {
+  Py_ssize_t n = Py_SIZE(op);
+  if (list_resize(rt, as_list(op), n + 1) < 0) return -1;
+  if (where < 0) {
+    where += n;
+    if (where < 0) where = 0;
+  }
+  if (where > n) where = n;
+  PyObject** items = as_list(op)->ob_item;
+  for (Py_ssize_t i = n; --i >= where;) items[i + 1] = items[i];
+  items[where] = Py_NewRef(rt, item);
+  return 0;
+}
+
+static bool list_index(Runtime& rt, PyObject* op, Py_ssize_t* i, const char* msg) {
+  if (*i < 0) *i += Py_SIZE(op);
+  if (*i < 0 || *i >= Py_SIZE(op)) {
+    rt.set_error(ErrorCode::Index, msg, "IndexError");
+    return false;
+  }
+  return true;
+}
+
+int PyList_SetItem(Runtime& rt, PyObject* op, Py_ssize_t i, PyObject* item) {
+  if (!list_index(rt, op, &i, "list assignment index out of range")) return -1;
+  Py_SETREF(rt, PyList_ITEM(op, i), Py_NewRef(rt, item));
+  return 0;
+}
+
+int PyList_DelItem(Runtime& rt, PyObject* op, Py_ssize_t i) {
+  if (!list_index(rt, op, &i, "list assignment index out of range")) return -1;
+  PyObject* old = PyList_ITEM(op, i);
+  PyObject** items = as_list(op)->ob_item;
+  Py_ssize_t n = Py_SIZE(op);
+  std::memmove(&items[i], &items[i + 1], static_cast<size_t>(n - i - 1) * sizeof(PyObject*));
+  list_resize(rt, as_list(op), n - 1);
+  Py_DECREF(rt, old);
+  return 0;
+}
+
+PyObject* PyList_Pop(Runtime& rt, PyObject* op, Py_ssize_t i) {
+  if (Py_SIZE(op) == 0) {
+    rt.set_error(ErrorCode::Index, "pop from empty list", "IndexError");
+    return nullptr;
+  }
+  if (!list_index(rt, op, &i, "pop index out of range")) return nullptr;
+  PyObject** items = as_list(op)->ob_item;
+  PyObject* v = items[i];  // the list's reference moves to the caller
+  Py_ssize_t n = Py_SIZE(op);
+  std::memmove(&items[i], &items[i + 1], static_cast<size_t>(n - i - 1) * sizeof(PyObject*));
+  list_resize(rt, as_list(op), n - 1);
+  return v;
+}
+
+// _list_clear: detach the items first, then release them last-to-first.
+int PyList_Clear(Runtime& rt, PyObject* op) {
+  PyListObject* l = as_list(op);
+  PyObject** items = l->ob_item;
+  if (items == nullptr) return 0;
+  Py_ssize_t i = Py_SIZE(op);
+  Py_SET_SIZE(op, 0);
+  l->ob_item = nullptr;
+  l->allocated = 0;
+  while (--i >= 0) Py_XDECREF(rt, items[i]);
+  rt.alloc.free(MemDomain::Mem, items);
+  return 0;
+}
+
+PyObject* PyList_Repeat(Runtime& rt, PyObject* op, Py_ssize_t n) {
+  Py_ssize_t len = Py_SIZE(op);
+  if (n < 0) n = 0;
+  if (len > 0 && n > PTRDIFF_MAX / static_cast<Py_ssize_t>(sizeof(PyObject*)) / len) {
+    rt.set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
+    return nullptr;
+  }
+  Py_ssize_t size = len * n;
+  PyObject* np = PyList_New(rt, size);
+  if (np == nullptr) return nullptr;
+  for (Py_ssize_t k = 0; k < size; k++)
+    PyList_ITEM(np, k) = Py_NewRef(rt, PyList_ITEM(op, k % len));
+  return np;
+}
+
+static void list_dealloc(Runtime& rt, PyObject* op) {
+  _PyObject_GC_UNTRACK(op);
+  PyListObject* l = as_list(op);
+  if (l->ob_item != nullptr) {
+    for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) Py_XDECREF(rt, l->ob_item[i]);
+    rt.alloc.free(MemDomain::Mem, l->ob_item);
+  }
+  rt.gc_object_free(op);
+}
+
+static int list_traverse(PyObject* op, visitproc visit, void* arg) {
+  for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) {
+    PyObject* item = PyList_ITEM(op, i);
+    if (item != nullptr) {
+      if (int r = visit(item, arg)) return r;
+    }
+  }
+  return 0;
+}
+
+static int list_tp_clear(Runtime& rt, PyObject* op) { return PyList_Clear(rt, op); }
+
+void init_sequence_types(Runtime& rt) {
+  PyTypeObject* t = rt.Type(rt.tuple_type);
+  t->tp_dealloc = tuple_dealloc;
+  t->tp_traverse = tuple_traverse;
+  t->tp_clear = nullptr;  // tuples are immutable: cycles through them break elsewhere
+  PyTypeObject* l = rt.Type(rt.list_type);
+  l->tp_dealloc = list_dealloc;
+  l->tp_traverse = list_traverse;
+  l->tp_clear = list_tp_clear;
+}
+
+RCL_END_NAMESPACE

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// pool 'forks': a segfault in a worker thread would kill the whole run without a report; crash
+// cases run in their own child processes anyway (test/helpers/child.ts).
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
