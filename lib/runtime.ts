@@ -375,7 +375,9 @@ export class Runtime implements Disposable {
   // ------------------------------------------------------------------ constructors
   /** int(n): small ints -5..256 are the immortal cached objects. */
   int(n: number | bigint): Ref {
-    return this.wrap(this.native.newInt(n));
+    // An integral double beyond 2**53 is still one exact integer: pass its exact value.
+    const v = typeof n === 'number' && Number.isInteger(n) && !Number.isSafeInteger(n) ? BigInt(n) : n;
+    return this.wrap(this.native.newInt(v));
   }
   /** float(x). */
   float(x: number): Ref {

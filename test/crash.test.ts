@@ -1,0 +1,74 @@
+// Unguarded mode is raw C: these cases really crash, so each runs in a child process and the
+// test asserts the signal and what was printed (CPython's texts).
+import { describe, expect, it } from 'vitest';
+import { runChild } from './helpers/child.js';
+
+describe('unguarded crashes (child processes)', () => {
+  it('reading an unmapped address segfaults (SIGSEGV), like ctypes on a bad address', () => {
+    const r = runChild(`
+      const rt = lab.Runtime.create({ guard: false });
+      console.log('before');
+      console.log(rt.ctypes.c_long.from_address(1).value);
+      console.log('after');
+    `);
+    expect(r.signal).toBe('SIGSEGV');
+    expect(r.stdout).toBe('before\n');
+  });
+
+  it('the debug build aborts on a negative refcount with _Py_NegativeRefcount\'s text', () => {
+    const r = runChild(`
+      const rt = lab.Runtime.create({ build: 'debug', guard: false });
+      const x = rt.list([1, 2, 3]);
+      rt.capi.Py_SET_REFCNT(x.id, 0);
+      console.log('addr ' + x.id.toString(16));
+      rt.capi.Py_DecRef(x.id);
+      console.log('not reached');
+    `);
+    expect(r.signal).toBe('SIGABRT');
+    const addr = /addr ([0-9a-f]+)/.exec(r.stdout)?.[1];
+    expect(addr).toBeDefined();
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toMatch(/^.+:\d+: _Py_NegativeRefcount: Assertion failed: object has negative ref count$/);
+    expect(lines.slice(1, 9)).toEqual([
+      'Enable tracemalloc to get the memory block allocation traceback',
+      '',
+      `object address  : 0x${addr}`,
+      'object refcount : 0',
+      expect.stringMatching(/^object type     : 0x[0-9a-f]+$/),
+      'object type name: list',
+      `object repr     : <refcnt 0 at 0x${addr}>`,
+      '',
+    ]);
+    expect(r.stderr).toContain('\nFatal Python error: _PyObject_AssertFailed: _PyObject_AssertFailed\nPython runtime state: initialized\n');
+    expect(r.stdout).not.toContain('not reached');
+  });
+
+  it('the release build does not check: a decref from 0 goes to -1 and the process lives', () => {
+    const r = runChild(`
+      const rt = lab.Runtime.create({ build: 'release', guard: false });
+      const x = rt.float(1.5);
+      rt.capi.Py_SET_REFCNT(x.id, 0);
+      rt.capi.Py_DecRef(x.id);
+      console.log(String(rt.capi.Py_REFCNT(x.id)));
+    `);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('-1\n');
+  });
+
+  it('a Ref dropped by V8 while still owning its reference is reported as a leak', () => {
+    const r = runChild(
+      `
+      const rt = lab.Runtime.create();
+      (() => { rt.str('leaked string'); })();
+      globalThis.gc();
+      await new Promise((res) => setTimeout(res, 50));
+      globalThis.gc();
+      await new Promise((res) => setTimeout(res, 50));
+    `,
+      ['--expose-gc'],
+    );
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('REFCOUNT_LAB_LEAKED_REF');
+    expect(r.stderr).toMatch(/a Ref to a 'str' object at 0x[0-9a-f]+ was garbage-collected by V8/);
+  });
+});

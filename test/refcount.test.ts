@@ -1,0 +1,224 @@
+// Py_INCREF / Py_DECREF semantics of CPython 3.12 on 64-bit, observed through the raw word at
+// ob_refcnt (offset 0). Values from spec section 2 and checked with ctypes on CPython 3.12.1.
+import { afterEach, describe, expect, it } from 'vitest';
+import { BUILDS, Runtime, RefcountError } from '../lib/index.js';
+
+const IMMORTAL = 4294967295;
+const runtimes: Runtime[] = [];
+function make(build: (typeof BUILDS)[number] = 'release', guard = true): Runtime {
+  const rt = Runtime.create({ build, guard });
+  runtimes.push(rt);
+  return rt;
+}
+afterEach(() => {
+  for (const rt of runtimes.splice(0)) rt.close();
+});
+
+describe.each(BUILDS)('refcount semantics (%s build)', (build) => {
+  it('a new object starts at 1, dup() adds 1, release() takes 1 away', () => {
+    const rt = make(build);
+    const x = rt.int(2337);
+    expect(x.refcnt).toBe(1);
+    const y = x.dup();
+    expect(x.refcnt).toBe(2);
+    expect(rt.ctypes.c_long.from_address(x.id).value).toBe(2);
+    y.release();
+    expect(x.refcnt).toBe(1);
+    expect(y.released).toBe(true);
+    expect(() => y.release()).toThrow(expect.objectContaining({ code: 'ERR_RELEASED' }));
+    x.release();
+  });
+
+  it('sys.getrefcount is ob_refcnt + 1 for mortal objects and 4294967295 for immortals', () => {
+    const rt = make(build);
+    const s = rt.str('hello world!');
+    expect(rt.sys.getrefcount(s)).toBe(2);
+    for (const imm of [rt.None, rt.True, rt.False, rt.int(-5), rt.int(256), rt.str(''), rt.str('a'), rt.tuple([])]) {
+      expect(imm.refcnt).toBe(IMMORTAL);
+      expect(rt.sys.getrefcount(imm)).toBe(IMMORTAL);
+      expect(rt.capi._Py_IsImmortal(imm.id)).toBe(true);
+      const id = imm.id;
+      imm.release();
+      expect(rt.ctypes.c_long.from_address(id).value).toBe(IMMORTAL);
+    }
+    for (const mortal of [rt.int(257), rt.int(-6), rt.str('ab'), rt.float(0.5), rt.list(), rt.dict()]) {
+      expect(mortal.refcnt).toBe(1);
+      expect(rt.capi._Py_IsImmortal(mortal.id)).toBe(false);
+      mortal.release();
+    }
+    s.release();
+  });
+
+  it('incref saturates the low 32 bits: 0xFFFFFFFE + 1 -> 0xFFFFFFFF, then stays', () => {
+    const rt = make(build);
+    const x = rt.float(1.5);
+    const word = rt.ctypes.c_long.from_address(x.id);
+    word.value = 0xfffffffe;
+    expect(rt.capi._Py_IsImmortal(x.id)).toBe(true); // bit 31 is set already
+    rt.capi.Py_INCREF(x.id);
+    expect(word.value).toBe(0xffffffff);
+    rt.capi.Py_INCREF(x.id);
+    expect(word.value).toBe(0xffffffff);
+    rt.capi.Py_DECREF(x.id); // immortal: skipped
+    expect(word.value).toBe(0xffffffff);
+  });
+
+  it('only the low word changes on incref: 0x1_00000005 -> 0x1_00000006, decref is 64-bit', () => {
+    const rt = make(build);
+    const x = rt.float(2.5);
+    const word = rt.ctypes.c_long.from_address(x.id);
+    word.value = 0x1_0000_0005;
+    rt.capi.Py_INCREF(x.id);
+    expect(word.value).toBe(0x1_0000_0006);
+    rt.capi.Py_DECREF(x.id);
+    expect(word.value).toBe(0x1_0000_0005);
+    word.value = 1;
+    x.release();
+  });
+
+  it('a count with bit 31 set is immortal for decref but increfs still add (0x80000000)', () => {
+    const rt = make(build);
+    const x = rt.float(3.5);
+    const word = rt.ctypes.c_long.from_address(x.id);
+    word.value = 0x8000_0000;
+    rt.capi.Py_DECREF(x.id);
+    expect(word.value).toBe(0x8000_0000);
+    rt.capi.Py_INCREF(x.id);
+    rt.capi.Py_INCREF(x.id);
+    expect(word.value).toBe(0x8000_0002);
+  });
+
+  it('Py_SET_REFCNT is a no-op on immortal objects, a plain store otherwise', () => {
+    const rt = make(build);
+    const none = rt.None;
+    rt.capi.Py_SET_REFCNT(none.id, 5);
+    expect(none.refcnt).toBe(IMMORTAL);
+    const x = rt.float(4.5);
+    rt.capi.Py_SET_REFCNT(x.id, 7);
+    expect(x.refcnt).toBe(7);
+    rt.capi.Py_SET_REFCNT(x.id, 1);
+    x.release();
+  });
+
+  it('Py_XINCREF / Py_XDECREF / Py_IncRef / Py_DecRef accept NULL (0); Py_NewRef returns its argument', () => {
+    const rt = make(build);
+    const x = rt.float(5.5);
+    expect(() => rt.capi.Py_XINCREF(0)).not.toThrow();
+    expect(() => rt.capi.Py_XDECREF(0)).not.toThrow();
+    expect(() => rt.capi.Py_IncRef(0)).not.toThrow();
+    expect(() => rt.capi.Py_DecRef(0)).not.toThrow();
+    rt.capi.Py_XINCREF(x.id);
+    rt.capi.Py_IncRef(x.id);
+    expect(rt.capi.Py_NewRef(x.id)).toBe(x.id);
+    expect(rt.capi.Py_XNewRef(0)).toBe(0);
+    expect(x.refcnt).toBe(4);
+    rt.capi.Py_XDECREF(x.id);
+    rt.capi.Py_DecRef(x.id);
+    rt.capi.Py_DECREF(x.id);
+    expect(rt.capi.Py_REFCNT(x.id)).toBe(1);
+    expect(rt.capi.Py_TYPE(x.id)).toBe('float');
+    x.release();
+  });
+
+  it('increfMany / decrefMany take a Float64Array or a BigUint64Array', () => {
+    const rt = make(build);
+    const objs = [rt.float(1.25), rt.float(2.25), rt.str('many')];
+    const f = Float64Array.from(objs.map((o) => o.id));
+    rt.capi.increfMany(f);
+    rt.capi.increfMany(BigUint64Array.from(objs.map((o) => BigInt(o.id))));
+    expect(objs.map((o) => o.refcnt)).toEqual([3, 3, 3]);
+    rt.capi.decrefMany(f);
+    rt.capi.decrefMany(f);
+    expect(objs.map((o) => o.refcnt)).toEqual([1, 1, 1]);
+    // Guarded: one bad address and nothing at all is changed.
+    const bad = Float64Array.from([objs[0]!.id, 12345]);
+    expect(() => rt.capi.increfMany(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ADDRESS' }));
+    expect(objs[0]!.refcnt).toBe(1);
+    expect(() => rt.capi.increfMany([1, 2] as unknown as Float64Array)).toThrow(TypeError);
+    for (const o of objs) o.release();
+  });
+
+  it('using releases a Ref at scope end', () => {
+    const rt = make(build);
+    const keep = rt.str('kept string');
+    {
+      using tmp = keep.dup();
+      expect(keep.refcnt).toBe(2);
+      expect(tmp.released).toBe(false);
+    }
+    expect(keep.refcnt).toBe(1);
+    keep.release();
+  });
+
+  it('a Ref of a closed runtime throws ERR_RUNTIME_CLOSED', () => {
+    const rt = Runtime.create({ build });
+    const x = rt.str('bye now');
+    rt.close();
+    expect(() => x.refcnt).toThrow(expect.objectContaining({ code: 'ERR_RUNTIME_CLOSED' }));
+    expect(() => rt.capi.Py_INCREF(12345)).toThrow(expect.objectContaining({ code: 'ERR_RUNTIME_CLOSED' }));
+    expect(() => rt.int(5)).toThrow(RefcountError);
+    rt.close(); // idempotent
+  });
+});
+
+describe('dealloc at zero depends on the build', () => {
+  it('release and debug free the object at 0; a cast afterwards is ERR_USE_AFTER_FREE (guarded)', () => {
+    for (const build of ['release', 'debug'] as const) {
+      const rt = make(build);
+      const a = rt.list([rt.str('payload string')]);
+      const id = a.id;
+      a.release();
+      expect(() => rt.ctypes.cast(id, rt.ctypes.py_object).value).toThrow(
+        expect.objectContaining({ code: 'ERR_USE_AFTER_FREE' }),
+      );
+    }
+  });
+
+  it('nodealloc decrements to 0 and never frees: the object still answers', () => {
+    const rt = make('nodealloc');
+    const A = rt.defineClass('A');
+    const a = A.new({ my_obj_attr: 'This is kakoyto text' });
+    const id = a.id;
+    a.release();
+    expect(rt.ctypes.c_long.from_address(id).value).toBe(0);
+    const again = rt.ctypes.cast(id, rt.ctypes.py_object).value;
+    expect(again.refcnt).toBe(1);
+    expect(again.getattr('my_obj_attr').value()).toBe('This is kakoyto text');
+  });
+
+  it('the debug build reads freed memory as 0xDD bytes (-2459565876494606883)', () => {
+    const rt = make('debug');
+    const x = rt.float(9.5);
+    const id = x.id;
+    x.release();
+    expect(rt.ctypes.c_long.from_address(id).value).toBe(-2459565876494606883n);
+  });
+
+  it('the debug build refuses a decref of a count already at 0 (3.12 checks before decrementing)', () => {
+    const rt = make('debug');
+    const x = rt.float(7.5);
+    rt.capi.Py_SET_REFCNT(x.id, 0);
+    let err: unknown;
+    try {
+      rt.capi.Py_DECREF(x.id);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({
+      name: 'NegativeRefcountError',
+      code: 'ERR_NEGATIVE_REFCOUNT',
+      refcount: 0,
+      typeName: 'float',
+      address: x.id,
+    });
+    const e = err as { message: string; report: string; file: string; line: number };
+    expect(e.message).toMatch(/^.+:\d+: _Py_NegativeRefcount: Assertion failed: object has negative ref count$/);
+    expect(e.report).toContain(`object address  : 0x${x.id.toString(16)}\n`);
+    expect(e.report).toContain('object refcount : 0\n');
+    expect(e.report).toContain('object type name: float\n');
+    expect(e.report).toContain(`object repr     : <refcnt 0 at 0x${x.id.toString(16)}>\n`);
+    expect(x.refcnt).toBe(0); // left as it was
+    rt.capi.Py_SET_REFCNT(x.id, 1);
+    x.release();
+  });
+});
