@@ -2,7 +2,9 @@
  * The benchmark suite: every cost next to its anchor, measured in the same run.
  *
  * ```ts
- * import { runBench, formatTable } from 'refcount-lab/dist/bench/index.js';
+ * // from inside the package (e.g. a CLI in dist/cli/): the exports map exposes only ".", so
+ * // import it relatively
+ * import { runBench, formatTable } from '../bench/index.js';
  * const report = await runBench({ quick: true });
  * console.log(formatTable(report));
  * ```
