@@ -1,0 +1,234 @@
+/**
+ * Collection rows (gc.collect per object, create+drop) and the memory test (exp_6), each against
+ * CPython 3.12 running the same loop in the same bench run.
+ */
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { Runtime } from '../runtime.js';
+import { findPython, runPython } from './python.js';
+import { goal, makeRow, missingRow, nowNs, type RowSpec } from './stats.js';
+import type { BenchRow } from './types.js';
+
+export type Graph = 'reachable' | 'garbage' | 'half';
+const GRAPHS: readonly Graph[] = ['reachable', 'garbage', 'half'];
+
+// The CPython side. argv: JSON {sizes, reps, createDrop}. Prints one JSON line.
+const PY_GC = String.raw`
+import gc, json, sys, time
+cfg = json.loads(sys.argv[1])
+class Node:
+    pass
+def build(n, graph):
+    root = []
+    for i in range(n // 3):
+        a = Node(); b = Node(); c = Node()
+        a.nxt = b; b.nxt = c; c.nxt = a
+        a.val = None; b.val = None; c.val = None
+        if graph == 'reachable' or (graph == 'half' and i % 2 == 0):
+            root.append(a)
+    return root
+out = {'collect': {}, 'createDrop': []}
+gc.disable()
+for n in cfg['sizes']:
+    for graph in ('reachable', 'garbage', 'half'):
+        key = graph + '.' + str(n)
+        out['collect'][key] = []
+        for rep in range(cfg['reps'] + 1):
+            gc.collect()
+            root = build(n, graph)
+            t0 = time.perf_counter_ns()
+            gc.collect()
+            dt = time.perf_counter_ns() - t0
+            del root
+            gc.collect()
+            if rep > 0:
+                out['collect'][key].append(dt / n)
+gc.enable()
+def create_drop(n):
+    for i in range(n):
+        o = Node()
+        o.x = 1
+        o.y = 2
+        del o
+for rep in range(cfg['reps'] + 1):
+    gc.collect()
+    t0 = time.perf_counter_ns()
+    create_drop(cfg['createDrop'])
+    dt = time.perf_counter_ns() - t0
+    if rep > 0:
+        out['createDrop'].append(dt / cfg['createDrop'])
+print(json.dumps(out))
+`;
+
+const PY_MEM = String.raw`
+import json, os, resource, sys
+n, calls = int(sys.argv[1]), int(sys.argv[2])
+def f():
+    l = []
+    for i in range(n):
+        l.append(i)
+    return len(l)
+def rss():
+    with open('/proc/self/statm') as fh:
+        return int(fh.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+base = rss()
+for _ in range(calls):
+    f()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({'base': base, 'peak': peak}))
+`;
+
+/** Builds one graph in refcount-lab through the native handle (setup only, not timed). */
+function buildGraph(rt: Runtime, cls: number, n: number, graph: Graph): number {
+  const nat = rt.native;
+  const none = nat.singletons.None;
+  const root = nat.newList([]);
+  for (let i = 0; i < Math.floor(n / 3); i++) {
+    const a = nat.callClass(cls);
+    const b = nat.callClass(cls);
+    const c = nat.callClass(cls);
+    nat.setattr(a, 'nxt', b);
+    nat.setattr(b, 'nxt', c);
+    nat.setattr(c, 'nxt', a);
+    nat.setattr(a, 'val', none);
+    nat.setattr(b, 'val', none);
+    nat.setattr(c, 'val', none);
+    if (graph === 'reachable' || (graph === 'half' && i % 2 === 0)) nat.append(root, a);
+    nat.decref(a);
+    nat.decref(b);
+    nat.decref(c);
+  }
+  return root;
+}
+
+export function gcRows(opts: { quick: boolean; reps: number; log: (s: string) => void }): BenchRow[] {
+  const sizes = opts.quick ? [3_000, 30_000] : [100_000, 1_000_000];
+  const sizeName = (n: number, i: number): string => (i === 0 ? '1e5' : '1e6') + (opts.quick ? `(quick: ${n})` : '');
+  const createDrop = opts.quick ? 20_000 : 1_000_000;
+  const reps = opts.reps;
+  const py = findPython();
+  let pyRes: { collect: Record<string, number[]>; createDrop: number[] } | null = null;
+  let pyErr = 'CPython 3.12 not found (set REFCOUNT_LAB_PYTHON, or install python3.12)';
+  if (py) {
+    opts.log(`gc: CPython side (${py.description}) ...`);
+    try {
+      pyRes = runPython(py, PY_GC, [JSON.stringify({ sizes, reps, createDrop })]);
+    } catch (e) {
+      pyErr = (e as Error).message.slice(0, 300);
+    }
+  }
+  opts.log('gc: refcount-lab side ...');
+  const ours: Record<string, number[]> = {};
+  const oursCreate: number[] = [];
+  const rt = Runtime.create({ build: 'release', guard: false });
+  try {
+    const C = rt.defineClass('Node');
+    rt.gc.disable();
+    for (const n of sizes) {
+      for (const graph of GRAPHS) {
+        const key = `${graph}.${n}`;
+        ours[key] = [];
+        for (let rep = 0; rep <= reps; rep++) {
+          rt.gc.collect();
+          const root = buildGraph(rt, C.id, n, graph);
+          const t0 = nowNs();
+          rt.gc.collect();
+          const dt = nowNs() - t0;
+          rt.native.decref(root);
+          rt.gc.collect();
+          if (rep > 0) ours[key].push(dt / n);
+        }
+      }
+    }
+    rt.gc.enable();
+    // create+drop through the typed API: cls(), two setattrs, release.
+    const one = rt.int(1);
+    const two = rt.int(2);
+    for (let rep = 0; rep <= reps; rep++) {
+      rt.gc.collect();
+      const t0 = nowNs();
+      for (let i = 0; i < createDrop; i++) {
+        const o = C.new();
+        o.setattr('x', one);
+        o.setattr('y', two);
+        o.release();
+      }
+      const dt = nowNs() - t0;
+      if (rep > 0) oursCreate.push(dt / createDrop);
+    }
+  } finally {
+    rt.close();
+  }
+  const rows: BenchRow[] = [];
+  const anchorLabel = py ? `CPython ${py.version}, same graph` : 'CPython 3.12';
+  sizes.forEach((n, i) => {
+    for (const graph of GRAPHS) {
+      const what = graph === 'reachable' ? 'all reachable' : graph === 'garbage' ? 'all garbage' : 'half reachable, half garbage';
+      const spec: RowSpec = {
+        id: `gc.collect.${graph}.${i === 0 ? '1e5' : '1e6'}`,
+        group: 'gc',
+        label: `gc.collect(), ${sizeName(n, i)} instances in 3-cycles, ${what}`,
+        unit: 'ns/object',
+        anchorLabel,
+        goal: goal('ratio', 0.7, '<= 0.7x CPython'),
+      };
+      const key = `${graph}.${n}`;
+      const a = pyRes?.collect[key];
+      rows.push(a ? makeRow(spec, ours[key] ?? [], a) : missingRow(spec, pyErr));
+    }
+  });
+  const cspec: RowSpec = {
+    id: 'gc.create_drop.1e6',
+    group: 'gc',
+    label: `create+drop ${opts.quick ? `${createDrop} (quick)` : '1e6'} two-attribute instances (C.new(), 2x setattr, release())`,
+    unit: 'ns/object',
+    anchorLabel: py ? `CPython ${py.version}: o = C(); o.x = 1; o.y = 2; del o` : 'CPython 3.12',
+    goal: goal('ratio', 0.5, '<= 0.5x CPython'),
+  };
+  rows.push(pyRes ? makeRow(cspec, oursCreate, pyRes.createDrop) : missingRow(cspec, pyErr));
+  return rows;
+}
+
+/** exp_6: a function building an n-int list, called `calls` times; peak RSS growth (MiB). */
+export function memoryRows(distDir: string, opts: { quick: boolean; reps: number; log: (s: string) => void }): BenchRow[] {
+  const n = opts.quick ? 100_000 : 1_000_000;
+  const calls = opts.quick ? 2 : 5;
+  const py = findPython();
+  const index = pathToFileURL(join(distDir, 'index.js')).href;
+  const nodeScript = (build: string): string => `
+import { Runtime } from ${JSON.stringify(index)};
+const rt = Runtime.create({ build: ${JSON.stringify(build)}, guard: false });
+function f() { const l = rt.list(); for (let i = 0; i < ${n}; i++) l.append(i); l.release(); }
+globalThis.gc?.();
+const base = process.memoryUsage().rss;
+for (let c = 0; c < ${calls}; c++) f();
+const peak = process.resourceUsage().maxRSS * 1024;
+console.log(JSON.stringify({ base, peak }));
+rt.close();
+`;
+  const runNode = (build: string): number => {
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', nodeScript(build)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`memory child failed: ${r.stderr.slice(-1000)}`);
+    const j = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { base: number; peak: number };
+    return (j.peak - j.base) / 1048576;
+  };
+  const ours: number[] = [];
+  const nodealloc: number[] = [];
+  const cp: number[] = [];
+  for (let rep = 0; rep < opts.reps; rep++) {
+    opts.log(`memory: exp_6 repetition ${rep + 1}/${opts.reps}`);
+    ours.push(runNode('release'));
+    nodealloc.push(runNode('nodealloc'));
+    if (py) {
+      const j = runPython<{ base: number; peak: number }>(py, PY_MEM, [String(n), String(calls)]);
+      cp.push((j.peak - j.base) / 1048576);
+    }
+  }
+  const what = `${opts.quick ? n : '1e6'}-int list built by a function called ${calls}x`;
+  const anchorLabel = py ? `CPython ${py.version}, same loop` : 'CPython 3.12';
+  const miss = 'CPython 3.12 not found (set REFCOUNT_LAB_PYTHON, or install python3.12)';
+  const s1: RowSpec = { id: 'memory.exp6.release', group: 'memory', label: `peak RSS growth, ${what}, release build`, unit: 'MiB', anchorLabel, goal: goal('ratio', 1.0, '<= CPython') };
+  const s2: RowSpec = { id: 'memory.exp6.nodealloc', group: 'memory', label: `peak RSS growth, ${what}, nodealloc build (never frees)`, unit: 'MiB', anchorLabel, goal: null };
+  return py ? [makeRow(s1, ours, cp), makeRow(s2, nodealloc, cp)] : [missingRow(s1, miss), missingRow(s2, miss)];
+}

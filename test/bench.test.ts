@@ -1,0 +1,76 @@
+// Smoke test of the benchmark suite: `bench/run.mjs --quick --json` in a child process must
+// produce well-formed rows. Speed is never asserted (the quick sizes are far too small and CI
+// machines are shared); only the shape and the arithmetic of the report are checked.
+import { spawnSync } from 'node:child_process';
+import { resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+interface Row {
+  id: string;
+  label: string;
+  value: number | null;
+  unit: string;
+  anchor: number | null;
+  ratio: number | null;
+  goal: { on: 'ratio' | 'value'; max: number; text: string } | null;
+  met: boolean | null;
+  [k: string]: unknown;
+}
+
+describe('bench --quick --json', () => {
+  it('reports every group with well-formed rows', { timeout: 300_000 }, () => {
+    const r = spawnSync(process.execPath, ['bench/run.mjs', '--quick', '--json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+      timeout: 290_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const rows = JSON.parse(r.stdout) as Row[];
+    expect(Array.isArray(rows)).toBe(true);
+    expect(rows.length).toBeGreaterThan(20);
+
+    const ids = rows.map((x) => x.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const g of ['refcount.', 'boundary.', 'alloc.', 'gc.', 'memory.']) {
+      expect(ids.some((id) => id.startsWith(g)), `a row of group ${g}`).toBe(true);
+    }
+    // No group may have failed outright.
+    expect(ids.filter((id) => id.endsWith('.error'))).toEqual([]);
+
+    for (const row of rows) {
+      for (const k of ['id', 'label', 'value', 'unit', 'anchor', 'ratio', 'goal', 'met']) {
+        expect(row, `${row.id} has ${k}`).toHaveProperty(k);
+      }
+      expect(typeof row.id).toBe('string');
+      expect(typeof row.label).toBe('string');
+      expect(typeof row.unit).toBe('string');
+      if (row.goal !== null) {
+        expect(['ratio', 'value']).toContain(row.goal.on);
+        expect(typeof row.goal.max).toBe('number');
+      } else {
+        expect(row.met).toBeNull();
+      }
+      if (row.value === null || row.anchor === null) {
+        // Not measurable here (e.g. mimalloc or CPython missing): must say why.
+        expect(row.ratio).toBeNull();
+        expect(row.met).toBeNull();
+        expect(typeof row['note']).toBe('string');
+        continue;
+      }
+      expect(Number.isFinite(row.value)).toBe(true);
+      expect(row.anchor).toBeGreaterThan(0);
+      expect(row.ratio).not.toBeNull();
+      // ratio == value / anchor within rounding (4 significant digits each).
+      expect(Math.abs((row.ratio as number) - row.value / row.anchor)).toBeLessThanOrEqual(2e-3 * Math.max(1, row.value / row.anchor));
+      if (row.goal !== null) {
+        expect(typeof row.met).toBe('boolean');
+        const judged = row.goal.on === 'ratio' ? (row.ratio as number) : row.value;
+        expect(row.met).toBe(judged <= row.goal.max);
+      }
+    }
+  });
+});
