@@ -64,6 +64,11 @@
 #define RCL_NOINLINE
 #endif
 
+// The ref total is derived from the Py_STATS incref/decref counters (Runtime::total_refcount).
+#if defined(Py_REF_DEBUG) && !defined(Py_STATS)
+#error "Py_REF_DEBUG needs Py_STATS here"
+#endif
+
 #if defined(Py_REF_DEBUG) || defined(RCL_EXPENSIVE_CHECKS)
 #define RCL_ASSERTS_ON 1
 #endif

@@ -42,10 +42,7 @@ RCL_ALWAYS_INLINE void Py_INCREF(Runtime& rt, PyObject* op) {
   if (RCL_UNLIKELY(static_cast<uint32_t>(rc) == 0xFFFFFFFFu)) return;
   op->ob_refcnt = static_cast<Py_ssize_t>(rc + 1);  // low word < 2^32-1: no carry into high
 #ifdef Py_STATS
-  rt.stats.increfs++;
-#endif
-#ifdef Py_REF_DEBUG
-  rt.ref_total++;
+  rt.stats.increfs++;  // also the ref total's increment (Runtime::total_refcount)
 #endif
   (void)rt;
 }
@@ -57,10 +54,7 @@ RCL_ALWAYS_INLINE void Py_INCREF_literal(Runtime& rt, PyObject* op) {
   if (next == 0) return;
   op->ob_refcnt_split[0] = next;
 #ifdef Py_STATS
-  rt.stats.increfs++;
-#endif
-#ifdef Py_REF_DEBUG
-  rt.ref_total++;
+  rt.stats.increfs++;  // also the ref total's increment (Runtime::total_refcount)
 #endif
   (void)rt;
 }
@@ -80,10 +74,7 @@ RCL_ALWAYS_INLINE void Py_DECREF(Runtime& rt, PyObject* op, const char* file = _
 #endif
   if (_Py_IsImmortal(op)) return;
 #ifdef Py_STATS
-  rt.stats.decrefs++;
-#endif
-#ifdef Py_REF_DEBUG
-  rt.ref_total--;
+  rt.stats.decrefs++;  // also the ref total's decrement
 #endif
 #ifdef RCL_NODEALLOC
   // The talk's patched build: the count goes down, but reaching 0 never deallocates.

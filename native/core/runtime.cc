@@ -25,7 +25,7 @@ Runtime::Runtime(const RuntimeOptions& options, Host* host_)
   gc.garbage = PyList_New(*this, 0);
   // The runtime's own bookkeeping objects are not the user's references: CPython counts them
   // in its ref total too, but a fresh runtime should read "[0 refs, N blocks]" for the user.
-  ref_total = 0;
+  ref_total_base = -static_cast<int64_t>(stats.increfs - stats.decrefs);
 }
 
 Runtime::~Runtime() {
@@ -244,7 +244,7 @@ static void count_allocation(Runtime& rt, size_t size) {
 void Runtime::new_reference(PyObject* op) {
   op->ob_refcnt = 1;
 #ifdef Py_REF_DEBUG
-  ref_total++;
+  ref_total_base++;
 #endif
   if (guard) {
     live_objects_.insert(op);
@@ -309,8 +309,7 @@ void Runtime::gc_object_free(PyObject* op) {
   alloc.free(MemDomain::Obj, reinterpret_cast<char*>(op) - _PyObject_PreHeaderSize(op));
 }
 
-bool Runtime::is_live_object(const void* p) const { return live_objects_.count(p) != 0; }
-bool Runtime::was_freed_object(const void* p) const { return freed_objects_.count(p) != 0; }
+bool Runtime::was_freed_object(const void* p) const { return freed_objects_.contains(p); }
 
 bool Runtime::is_static_object(const void* p) const {
   auto in = [p](const void* base, size_t n) {
@@ -342,7 +341,7 @@ PyObject* Runtime::checked_object(uintptr_t addr) {
 }
 
 std::string Runtime::showrefcount_text() const {
-  return "[" + std::to_string(ref_total) + " refs, " + std::to_string(alloc.allocated_blocks()) +
+  return "[" + std::to_string(total_refcount()) + " refs, " + std::to_string(alloc.allocated_blocks()) +
          " blocks]";
 }
 

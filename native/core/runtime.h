@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
+#include "address_set.h"
 #include "errors.h"
 #include "gc.h"
 #include "obmalloc.h"
@@ -38,8 +38,11 @@ RCL_BEGIN_NAMESPACE
   X(increfs, "Object increfs")                                   \
   X(decrefs, "Object decrefs")
 
+// The counters are `unsigned long long`, a type distinct from Py_SSIZE_T's `long` for alias
+// analysis: a store to some ob_refcnt cannot change them, so the compiler need not reload them
+// around every refcount operation of the debug build.
 struct ObjectStats {
-#define RCL_X(field, label) uint64_t field = 0;
+#define RCL_X(field, label) unsigned long long field = 0;
   RCL_OBJECT_STATS(RCL_X)
 #undef RCL_X
 };
@@ -124,7 +127,7 @@ class Runtime final : public MemoryErrorSink {
   void new_reference(PyObject* op);
 
   // Guarded registry of object addresses.
-  bool is_live_object(const void* p) const;
+  bool is_live_object(const void* p) const { return live_objects_.contains(p); }
   bool was_freed_object(const void* p) const;
   // Validates that `addr` is a live object of this runtime (guarded mode); sets ERR_INVALID_
   // ADDRESS / ERR_USE_AFTER_FREE and returns nullptr otherwise.
@@ -142,13 +145,18 @@ class Runtime final : public MemoryErrorSink {
   // ------------------------------------------------------------------ debug build
   // [N refs, M blocks]
   std::string showrefcount_text() const;
-  int64_t total_refcount() const { return ref_total; }
+  // Py_REF_DEBUG's total: references created minus references released. Increfs and decrefs
+  // are already counted by Py_STATS (the debug build has both), so the hot path bumps only
+  // those and the total is derived from them.
+  int64_t total_refcount() const {
+    return static_cast<int64_t>(stats.increfs - stats.decrefs) + ref_total_base;
+  }
 
   // ------------------------------------------------------------------ state
   const bool guard;
   Host* const host;
   Allocator alloc;
-  int64_t ref_total = 0;  // Py_REF_DEBUG: new references - released references
+  int64_t ref_total_base = 0;  // Py_REF_DEBUG: new references + adjustments (see total_refcount)
   ObjectStats stats{};    // Py_STATS
   GCState gc;
   PendingError error;
@@ -182,8 +190,8 @@ class Runtime final : public MemoryErrorSink {
   PyTypeObject* Type(StaticType& s) { return &s.t; }
 
  private:
-  std::unordered_set<const void*> live_objects_;   // guarded mode only
-  std::unordered_set<const void*> freed_objects_;  // guarded mode only: freed, not reused
+  AddressSet live_objects_;   // guarded mode only
+  AddressSet freed_objects_;  // guarded mode only: freed, not reused since
   void init_singletons();
 };
 

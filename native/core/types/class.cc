@@ -392,8 +392,8 @@ static bool call_finalizer_from_dealloc(Runtime& rt, PyObject* self) {
     Py_TYPE(self)->tp_finalize(rt, self);
   }
   if (--self->ob_refcnt == 0) return false;
-  // Resurrected: the finalizer stored a new reference. In Py_REF_DEBUG the total already
-  // counted that new reference; nothing else to fix.
+  // Resurrected: the finalizer stored a new (counted) reference; the temporary one was set and
+  // dropped without counting, so the ref total already matches the count.
   return true;
 }
 
