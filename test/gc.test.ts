@@ -120,8 +120,8 @@ describe.each(['release', 'debug'] as const)('test_gc.py GCTests (%s build)', (b
       const A = rt.defineClass('A');
       const cls = A.ref.dup();
       cls.setattr('a', cls);
-      // The class handle's own reference is dropped by releasing a dup of it twice is not
-      // possible (borrowed); drop it through the C API, as `del A` drops the module's name.
+      // The class handle's reference is borrowed (it cannot be release()d): drop it through the
+      // C API, as `del A` drops the module's name.
       rt.capi.Py_DECREF(cls.id);
       cls.release();
       const n = rt.gc.collect();
@@ -662,7 +662,7 @@ describe.each(['release', 'debug'] as const)('test_gc.py GCTests (%s build)', (b
       rt.gc.collect();
     }));
 
-  it('test_resurrection_does_not_block_cleanup_of_other_objects: 100 cycles -> 100; a lone resurrector -> 0; 100 cycles + resurrector -> 100; releasing the 2 resurrected -> 2; uncollectable stays 0', () =>
+  it('test_resurrection_does_not_block_cleanup_of_other_objects: 100 cycles -> 100; a lone resurrector -> 0; 100 cycles + resurrector -> 100; the 2 resurrected, unlinked and released, die by refcount (0); uncollectable stays 0', () =>
     withRt(build, (rt) => {
       const storage: Ref[] = [];
       const A = rt.defineClass('A', { finalize: (self) => void storage.push(self.dup()) });
@@ -697,8 +697,7 @@ describe.each(['release', 'debug'] as const)('test_gc.py GCTests (%s build)', (b
       expect(storage).toHaveLength(2);
       for (const s of storage) s.delattr('me');
       releaseAll(storage.splice(0));
-      // The two resurrected objects were finalized already: their cycles are broken now, so
-      // they die by refcount; make them cyclic again like CPython's test keeps them alive.
+      // Their self-links were deleted before release, so they died by refcount: nothing left.
       expect(rt.gc.collect()).toBe(0);
       expect(uncollectable()).toBe(0);
     }));
