@@ -351,6 +351,40 @@ std::string Runtime::showrefcount_text() const {
 
 void _Py_Dealloc(Runtime& rt, PyObject* op) { Py_TYPE(op)->tp_dealloc(rt, op); }
 
+// =============================================================================================
+// Trashcan
+// =============================================================================================
+
+static constexpr int _PyTrash_UNWIND_LEVEL = 50;
+
+// _PyTrash_thread_deposit_object: the object is dead (refcount 0) and untracked, so its
+// _gc_prev pointer bits are free to link the chain (the FINALIZED bit is kept).
+bool Runtime::trash_begin(PyObject* op) {
+  if (trash_delete_nesting >= _PyTrash_UNWIND_LEVEL) {
+    PyGC_Head* g = _Py_AS_GC(op);
+    // As CPython, the chain holds the objects themselves (aligned: the flag bits stay free).
+    g->_gc_prev = (g->_gc_prev & ~_PyGC_PREV_MASK) | reinterpret_cast<uintptr_t>(trash_delete_later);
+    trash_delete_later = op;
+    return true;
+  }
+  ++trash_delete_nesting;
+  return false;
+}
+
+// _PyTrash_end + _PyTrash_thread_destroy_chain: back at the outermost deallocator, call the
+// deferred deallocators directly (Py_DECREF already ran on them), one level deep each.
+void Runtime::trash_end() {
+  --trash_delete_nesting;
+  if (trash_delete_later == nullptr || trash_delete_nesting > 0) return;
+  ++trash_delete_nesting;
+  while (trash_delete_later != nullptr) {
+    PyObject* op = trash_delete_later;
+    trash_delete_later = reinterpret_cast<PyObject*>(_Py_AS_GC(op)->_gc_prev & _PyGC_PREV_MASK);
+    Py_TYPE(op)->tp_dealloc(*this, op);
+  }
+  --trash_delete_nesting;
+}
+
 void Py_IncRef(Runtime& rt, PyObject* op) { Py_XINCREF(rt, op); }
 void Py_DecRef(Runtime& rt, PyObject* op) { Py_XDECREF(rt, op); }
 

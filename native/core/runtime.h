@@ -143,6 +143,15 @@ class Runtime final : public MemoryErrorSink {
   PyObject* latin1_char(uint32_t cp) { return &latin1[cp].u._base.ob_base; }
 
   // ------------------------------------------------------------------ debug build
+  // ------------------------------------------------------------------ trashcan
+  // Py_TRASHCAN_BEGIN / END (3.12's _PyTrash_begin / _PyTrash_end): deallocators of containers
+  // nest at most _PyTrash_UNWIND_LEVEL deep; a deeper object (refcount 0, untracked) is chained
+  // through its _gc_prev onto delete_later and deallocated when the nesting unwinds, so freeing
+  // a 100000-deep chain of lists does not overflow the C stack. begin returns true when `op`
+  // was deferred: the deallocator must return at once without touching it.
+  bool trash_begin(PyObject* op);
+  void trash_end();
+
   // [N refs, M blocks]
   std::string showrefcount_text() const;
   // Py_REF_DEBUG's total: references created minus references released. Increfs and decrefs
@@ -161,6 +170,9 @@ class Runtime final : public MemoryErrorSink {
   GCState gc;
   PendingError error;
   uint64_t dict_version = 0;
+  // The trashcan (CPython keeps it per thread state; a Runtime is used by one thread at a time).
+  int trash_delete_nesting = 0;
+  PyObject* trash_delete_later = nullptr;
 
   // Static type objects.
   StaticType type_type, object_type, none_type, bool_type, int_type, float_type, str_type,

@@ -402,9 +402,13 @@ static bool call_finalizer_from_dealloc(Runtime& rt, PyObject* self) {
 static void subtype_dealloc(Runtime& rt, PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   _PyObject_GC_UNTRACK(self);
+  if (rt.trash_begin(self)) return;  // Py_TRASHCAN_BEGIN(self, subtype_dealloc)
   if (type->tp_finalize) {
     _PyObject_GC_TRACK(rt, self);
-    if (call_finalizer_from_dealloc(rt, self)) return;
+    if (call_finalizer_from_dealloc(rt, self)) {  // resurrected
+      rt.trash_end();
+      return;
+    }
     _PyObject_GC_UNTRACK(self);
   }
   PyObject_ClearWeakRefs(rt, self);
@@ -412,7 +416,10 @@ static void subtype_dealloc(Runtime& rt, PyObject* self) {
     _PyObject_GC_TRACK(rt, self);
     self->ob_refcnt = 1;
     type->tp_del(rt, self);
-    if (--self->ob_refcnt != 0) return;  // resurrected by tp_del
+    if (--self->ob_refcnt != 0) {  // resurrected by tp_del
+      rt.trash_end();
+      return;
+    }
     _PyObject_GC_UNTRACK(self);
   }
   uintptr_t* slot = _PyObject_ManagedDictSlot(self);
@@ -430,6 +437,7 @@ static void subtype_dealloc(Runtime& rt, PyObject* self) {
   }
   rt.gc_object_free(self);
   Py_DECREF(rt, reinterpret_cast<PyObject*>(type));
+  rt.trash_end();
 }
 
 static int subtype_traverse(PyObject* self, visitproc visit, void* arg) {

@@ -523,9 +523,11 @@ size_t _PyDict_SizeOf(const PyObject* op) {
 
 static void dict_dealloc(Runtime& rt, PyObject* op) {
   _PyObject_GC_UNTRACK(op);
+  if (rt.trash_begin(op)) return;  // Py_TRASHCAN_BEGIN
   PyDictKeysObject* k = as_dict(op)->ma_keys;
   free_keys_object(rt, k, true);
   rt.gc_object_free(op);
+  rt.trash_end();
 }
 
 static int dict_traverse(PyObject* op, visitproc visit, void* arg) {

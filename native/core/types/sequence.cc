@@ -29,8 +29,10 @@ static void tuple_dealloc(Runtime& rt, PyObject* op) {
     return;
   }
   _PyObject_GC_UNTRACK(op);
+  if (rt.trash_begin(op)) return;  // Py_TRASHCAN_BEGIN: deferred, freed when nesting unwinds
   for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) Py_XDECREF(rt, PyTuple_ITEM(op, i));
   rt.gc_object_free(op);
+  rt.trash_end();
 }
 
 static int tuple_traverse(PyObject* op, visitproc visit, void* arg) {
@@ -208,12 +210,14 @@ PyObject* PyList_Repeat(Runtime& rt, PyObject* op, Py_ssize_t n) {
 
 static void list_dealloc(Runtime& rt, PyObject* op) {
   _PyObject_GC_UNTRACK(op);
+  if (rt.trash_begin(op)) return;  // Py_TRASHCAN_BEGIN
   PyListObject* l = as_list(op);
   if (l->ob_item != nullptr) {
     for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) Py_XDECREF(rt, l->ob_item[i]);
     rt.alloc.free(MemDomain::Mem, l->ob_item);
   }
   rt.gc_object_free(op);
+  rt.trash_end();
 }
 
 static int list_traverse(PyObject* op, visitproc visit, void* arg) {
