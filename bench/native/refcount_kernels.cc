@@ -43,7 +43,7 @@ void RCB_NAME(rcb_objects_new)(void* rt, void** out, long n, int immortal) {
   }
 }
 
-int64_t RCB_NAME(rcb_ref_total)(void* rt) { return static_cast<Runtime*>(rt)->ref_total; }
+int64_t RCB_NAME(rcb_ref_total)(void* rt) { return static_cast<Runtime*>(rt)->total_refcount(); }
 
 RCL_NOINLINE void RCB_NAME(rcb_pair)(void* rt, void* const* objs, long n, long passes) {
   Runtime& r = *static_cast<Runtime*>(rt);
