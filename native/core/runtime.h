@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "address_set.h"
@@ -142,6 +144,10 @@ class Runtime final : public MemoryErrorSink {
   }
   PyObject* latin1_char(uint32_t cp) { return &latin1[cp].u._base.ob_base; }
 
+  // sys.intern: one str per distinct text, immortal (3.12 makes every interned string
+  // immortal). Attribute names go through here, as CPython interns identifiers.
+  PyObject* intern(std::string_view text);
+
   // ------------------------------------------------------------------ debug build
   // ------------------------------------------------------------------ trashcan
   // Py_TRASHCAN_BEGIN / END (3.12's _PyTrash_begin / _PyTrash_end): deallocators of containers
@@ -202,6 +208,7 @@ class Runtime final : public MemoryErrorSink {
   PyTypeObject* Type(StaticType& s) { return &s.t; }
 
  private:
+  std::unordered_map<std::string, PyObject*> interned_;
   AddressSet live_objects_;   // guarded mode only
   AddressSet freed_objects_;  // guarded mode only: freed, not reused since
   void init_singletons();
