@@ -146,17 +146,28 @@ double number_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   return info[i].As<Napi::Number>().DoubleValue();
 }
 
+// Is d an integer in [lo, 2**53]? Truncation plus compare instead of std::floor: without
+// SSE4.1, floor is a libm call, and this runs once per address on the hot paths.
+inline bool integral_in_range(double d, double lo, uintptr_t* out) {
+  if (!(d >= lo && d <= 9007199254740992.0)) return false;
+  uint64_t u = static_cast<uint64_t>(d);
+  if (static_cast<double>(u) != d) return false;
+  *out = static_cast<uintptr_t>(u);
+  return true;
+}
+
 // An address: a finite non-negative integer below 2**53 (JS numbers hold every user-space
 // pointer of x86-64 / arm64 exactly).
 uintptr_t addr_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
   double d = number_arg(info, i, "address");
-  if (!(d >= 0 && d <= 9007199254740991.0) || std::floor(d) != d) {
+  uintptr_t a;
+  if (!integral_in_range(d, 0, &a) || d == 9007199254740992.0) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", d);
     throw_js(info.Env(), h->addon, ErrorCode::InvalidAddress,
              std::string(buf) + " is not an address (a non-negative integer is required)");
   }
-  return static_cast<uintptr_t>(d);
+  return a;
 }
 
 PyObject* obj_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
@@ -230,7 +241,8 @@ inline PyObject* fast_object(napi_env env, napi_callback_info cbinfo, RtHandle**
     return nullptr;
   }
   if (kX && d == 0) return nullptr;
-  if (RCL_UNLIKELY(!(d >= 1 && d <= 9007199254740991.0) || std::floor(d) != d)) {
+  uintptr_t a;
+  if (RCL_UNLIKELY(!integral_in_range(d, 1, &a) || d == 9007199254740992.0)) {
     try {
       throw_js(Napi::Env(env), h->addon, ErrorCode::InvalidAddress,
                "not an address (a positive integer is required)");
@@ -239,7 +251,7 @@ inline PyObject* fast_object(napi_env env, napi_callback_info cbinfo, RtHandle**
     }
     return nullptr;
   }
-  PyObject* op = h->rt->checked_object(static_cast<uintptr_t>(d));
+  PyObject* op = h->rt->checked_object(a);
   if (RCL_UNLIKELY(op == nullptr)) {
     try {
       throw_pending(Napi::Env(env), h);
@@ -291,6 +303,20 @@ napi_value raw_refcnt(napi_env env, napi_callback_info cbinfo) {
   return v;
 }
 
+inline uintptr_t as_addr(double d) { return static_cast<uintptr_t>(static_cast<int64_t>(d)); }
+inline uintptr_t as_addr(uint64_t a) { return static_cast<uintptr_t>(a); }
+
+template <bool kInc, typename T>
+void apply_many(Runtime& rt, const T* addrs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    PyObject* op = reinterpret_cast<PyObject*>(as_addr(addrs[i]));
+    if (kInc)
+      Py_INCREF(rt, op);
+    else
+      Py_DECREF(rt, op);
+  }
+}
+
 // increfMany / decrefMany: one call for a whole Float64Array or BigUint64Array of addresses.
 template <bool kInc>
 napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
@@ -314,8 +340,8 @@ napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
     Runtime& rt = *h->rt;
     auto addr_at = [&](size_t i) -> uintptr_t {
       if (type == napi_float64_array) {
-        double d = static_cast<const double*>(raw)[i];
-        return (d >= 1 && d <= 9007199254740991.0 && std::floor(d) == d) ? static_cast<uintptr_t>(d) : 0;
+        uintptr_t a;
+        return integral_in_range(static_cast<const double*>(raw)[i], 1, &a) ? a : 0;
       }
       return static_cast<uintptr_t>(static_cast<const uint64_t*>(raw)[i]);
     };
@@ -329,13 +355,11 @@ napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
         if (rt.checked_object(a) == nullptr) throw_pending(Napi::Env(env), h);
       }
     }
-    for (size_t i = 0; i < length; i++) {
-      PyObject* op = reinterpret_cast<PyObject*>(addr_at(i));
-      if (kInc)
-        Py_INCREF(rt, op);
-      else
-        Py_DECREF(rt, op);
-    }
+    // Validated (guarded) or raw C (unguarded): the loop itself converts and touches only.
+    if (type == napi_float64_array)
+      apply_many<kInc>(rt, static_cast<const double*>(raw), length);
+    else
+      apply_many<kInc>(rt, static_cast<const uint64_t*>(raw), length);
     safe_point(Napi::Env(env), h);
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
@@ -559,10 +583,10 @@ std::vector<PyObject*> objects_arg(const Napi::CallbackInfo& info, size_t i, RtH
   for (uint32_t k = 0; k < a.Length(); k++) {
     Napi::Value v = a.Get(k);
     if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), "items must be addresses");
-    double d = v.As<Napi::Number>().DoubleValue();
-    if (!(d >= 1 && d <= 9007199254740991.0) || std::floor(d) != d)
+    uintptr_t a;
+    if (!integral_in_range(v.As<Napi::Number>().DoubleValue(), 1, &a))
       throw_js(info.Env(), h->addon, ErrorCode::InvalidAddress, "item is not an address");
-    out[k] = h->rt->checked_object(static_cast<uintptr_t>(d));
+    out[k] = h->rt->checked_object(a);
     if (out[k] == nullptr) throw_pending(info.Env(), h);
   }
   return out;
