@@ -687,6 +687,10 @@ RT_FN(fn_repr) {
   PROLOGUE;
   return Napi::String::New(env, PyObject_Repr(rt, obj_arg(info, 0, h)));
 }
+RT_FN(fn_repr_object) {
+  PROLOGUE;
+  return addr_result(env, h, PyObject_ReprObject(rt, obj_arg(info, 0, h)));
+}
 RT_FN(fn_sizeof) {
   PROLOGUE;
   return Napi::Number::New(env, static_cast<double>(_PySys_GetSizeOf(obj_arg(info, 0, h))));
@@ -1082,7 +1086,7 @@ const Entry kFunctions[] = {
     {"setitemIndex", fn_setitem_index}, {"setitemKey", fn_setitem_key},
     {"delitemIndex", fn_delitem_index}, {"delitemKey", fn_delitem_key}, {"append", fn_append},
     {"insert", fn_insert}, {"popIndex", fn_pop_index}, {"popKey", fn_pop_key}, {"clear", fn_clear},
-    {"repeat", fn_repeat}, {"copy", fn_copy}, {"value", fn_value}, {"repr", fn_repr},
+    {"repeat", fn_repeat}, {"copy", fn_copy}, {"value", fn_value}, {"repr", fn_repr}, {"reprObject", fn_repr_object},
     {"sizeof", fn_sizeof}, {"cast", fn_cast}, {"readWord", fn_read_word},
     {"writeWord", fn_write_word}, {"readBytes", fn_read_bytes}, {"writeBytes", fn_write_bytes},
     {"memMalloc", fn_mem_malloc}, {"memCalloc", fn_mem_calloc}, {"memRealloc", fn_mem_realloc},
