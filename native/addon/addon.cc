@@ -594,7 +594,8 @@ RT_FN(fn_getrefcount) {
 Napi::Value attr_call(const Napi::CallbackInfo& info, int which) {
   PROLOGUE;
   PyObject* op = obj_arg(info, 0, h);
-  PyObject* name = PyUnicode_FromUTF8(rt, string_arg(info, 1, "attribute name"));
+  // Attribute names are interned (immortal), like the identifier constants of compiled code.
+  PyObject* name = PyUnicode_InternFromUTF8(rt, string_arg(info, 1, "attribute name"));
   if (name == nullptr) throw_pending(env, h);
   Napi::Value result = env.Undefined();
   PyObject* got = nullptr;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -179,6 +180,9 @@ class Runtime final : public MemoryErrorSink {
   PyObject* NotImplemented() { return &notimpl_obj; }
   PyObject* EmptyTuple() { return &empty_tuple.t.ob_base.ob_base; }
   PyObject* EmptyStr() { return &empty_str.a.ob_base; }
+  // Interned strings (3.12: every interned str is immortal). Attribute names are interned,
+  // as CPython interns the identifier names of compiled code, so `obj.name` allocates nothing.
+  std::unordered_map<std::string, PyObject*> interned;
   PyTypeObject* Type(StaticType& s) { return &s.t; }
 
  private:

@@ -243,6 +243,8 @@ std::string object_default_repr(Runtime& rt, PyObject* op);
 // other reprs go through the usual constructor.
 PyObject* PyObject_ReprObject(Runtime& rt, PyObject* op);
 // A str object that is always freshly allocated (PyUnicode_New + copy), even for 1 character.
+// sys.intern(s) of 3.12: one immortal str per text (a borrowed reference).
+PyObject* PyUnicode_InternFromUTF8(Runtime& rt, std::string_view utf8);
 PyObject* PyUnicode_NewFromUTF8Fresh(Runtime& rt, std::string_view ascii);
 size_t object_sizeof(const PyObject* op);  // __sizeof__ (without the pre-header)
 size_t _PySys_GetSizeOf(const PyObject* op);  // sys.getsizeof: __sizeof__ + pre-header

@@ -67,6 +67,23 @@ PyObject* PyUnicode_FromCodePoints(Runtime& rt, const uint32_t* cps, size_t n) {
   return op;
 }
 
+PyObject* PyUnicode_InternFromUTF8(Runtime& rt, std::string_view s) {
+  std::string key(s);
+  auto it = rt.interned.find(key);
+  if (it != rt.interned.end()) return it->second;
+  PyObject* op = PyUnicode_FromUTF8(rt, s);
+  if (op == nullptr) return nullptr;
+  if (!_Py_IsImmortal(op)) {  // the singletons are immortal (and statically interned) already
+    reinterpret_cast<PyASCIIObject*>(op)->state.interned = 2;  // SSTATE_INTERNED_IMMORTAL
+    _Py_SetImmortal(op);
+#ifdef Py_REF_DEBUG
+    rt.ref_total--;  // as PyUnicode_InternInPlace: an immortal's reference is not counted
+#endif
+  }
+  rt.interned.emplace(std::move(key), op);
+  return op;
+}
+
 PyObject* PyUnicode_NewFromUTF8Fresh(Runtime& rt, std::string_view s) {
   for (unsigned char c : s)
     if (c >= 128) return PyUnicode_FromUTF8(rt, s);  // only ASCII texts (int reprs) come here
