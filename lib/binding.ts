@@ -70,6 +70,7 @@ export interface NativeRuntime {
   copy(a: Address): Address;
   value(a: Address): unknown;
   repr(a: Address): string;
+  reprObject(a: Address): Address;
   sizeof(a: Address): number;
   cast(a: Address): Address;
   readWord(a: Address): number | bigint;

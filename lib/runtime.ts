@@ -195,6 +195,12 @@ export class Ref implements Disposable {
   repr(): string {
     return this.#n().repr(this.#check());
   }
+  /** repr(obj) as a new str object in this runtime's heap (a new reference), allocated as
+   * CPython allocates it: an int's repr is always a fresh str, even for one character. This is
+   * what an f-string's `{x = }` / `{x!r}` creates and drops between two lines of the talk. */
+  reprObject(): Ref {
+    return this.#rt.wrap(this.#n().reprObject(this.#check()));
+  }
   toString(): string {
     return this.#released ? '<released Ref>' : this.repr();
   }

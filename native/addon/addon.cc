@@ -690,7 +690,7 @@ RT_FN(fn_getrefcount) {
 
 // Attribute names are interned (immortal), as CPython interns identifiers.
 PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
-  PyObject* name = h->rt->intern(string_arg(info, i, "attribute name"));
+  PyObject* name = PyUnicode_InternFromUTF8(*h->rt, string_arg(info, i, "attribute name"));
   if (name == nullptr) throw_pending(info.Env(), h);
   return name;
 }
@@ -784,6 +784,10 @@ RT_FN(fn_value) {
 RT_FN(fn_repr) {
   PROLOGUE;
   return Napi::String::New(env, PyObject_Repr(rt, obj_arg(info, 0, h)));
+}
+RT_FN(fn_repr_object) {
+  PROLOGUE;
+  return addr_result(env, h, PyObject_ReprObject(rt, obj_arg(info, 0, h)));
 }
 RT_FN(fn_sizeof) {
   PROLOGUE;
@@ -1180,7 +1184,7 @@ const Entry kFunctions[] = {
     {"setitemIndex", fn_setitem_index}, {"setitemKey", fn_setitem_key},
     {"delitemIndex", fn_delitem_index}, {"delitemKey", fn_delitem_key}, {"append", fn_append},
     {"insert", fn_insert}, {"popIndex", fn_pop_index}, {"popKey", fn_pop_key}, {"clear", fn_clear},
-    {"repeat", fn_repeat}, {"copy", fn_copy}, {"value", fn_value}, {"repr", fn_repr},
+    {"repeat", fn_repeat}, {"copy", fn_copy}, {"value", fn_value}, {"repr", fn_repr}, {"reprObject", fn_repr_object},
     {"sizeof", fn_sizeof}, {"cast", fn_cast}, {"readWord", fn_read_word},
     {"writeWord", fn_write_word}, {"readBytes", fn_read_bytes}, {"writeBytes", fn_write_bytes},
     {"memMalloc", fn_mem_malloc}, {"memCalloc", fn_mem_calloc}, {"memRealloc", fn_mem_realloc},

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "config.h"
 
@@ -93,6 +94,9 @@ using destructor = void (*)(Runtime& rt, PyObject* op);
 using traverseproc = int (*)(PyObject* op, visitproc visit, void* arg);
 using inquiry = int (*)(Runtime& rt, PyObject* op);
 using freefunc = void (*)(Runtime& rt, void* op);
+// tp_repr returns the repr's text (the core's strings are std::string; a str object is made
+// from it by PyObject_ReprObject). Dispatched through the type like CPython's PyObject_Repr.
+using reprfunc = std::string (*)(Runtime& rt, PyObject* op);
 
 // Which built-in kind a type is; lets the core switch on a type without string compares.
 enum class TypeKind : uint8_t {
@@ -116,6 +120,7 @@ struct PyTypeObject {
   unsigned long tp_flags;
   TypeKind tp_kind;
   PyTypeObject* tp_base;
+  reprfunc tp_repr;  // PyObject_Repr calls (*Py_TYPE(op)->tp_repr)(op), as CPython does
 };
 
 inline PyTypeObject* Py_TYPE(const PyObject* op) { return op->ob_type; }

@@ -340,22 +340,6 @@ PyObject* Runtime::checked_object(uintptr_t addr) {
   return nullptr;
 }
 
-PyObject* Runtime::intern(std::string_view text) {
-  auto it = interned_.find(std::string(text));
-  if (it != interned_.end()) return it->second;
-  PyObject* s = PyUnicode_FromUTF8(*this, text);
-  if (s == nullptr) return nullptr;
-  if (!_Py_IsImmortal(s)) {
-    // The reference the intern table holds is the one that becomes immortal: it stops counting.
-#ifdef Py_REF_DEBUG
-    ref_total_base--;
-#endif
-    _Py_SetImmortal(s);
-  }
-  interned_.emplace(std::string(text), s);
-  return s;
-}
-
 std::string Runtime::showrefcount_text() const {
   return "[" + std::to_string(total_refcount()) + " refs, " + std::to_string(alloc.allocated_blocks()) +
          " blocks]";

@@ -144,10 +144,6 @@ class Runtime final : public MemoryErrorSink {
   }
   PyObject* latin1_char(uint32_t cp) { return &latin1[cp].u._base.ob_base; }
 
-  // sys.intern: one str per distinct text, immortal (3.12 makes every interned string
-  // immortal). Attribute names go through here, as CPython interns identifiers.
-  PyObject* intern(std::string_view text);
-
   // ------------------------------------------------------------------ debug build
   // ------------------------------------------------------------------ trashcan
   // Py_TRASHCAN_BEGIN / END (3.12's _PyTrash_begin / _PyTrash_end): deallocators of containers
@@ -205,10 +201,12 @@ class Runtime final : public MemoryErrorSink {
   PyObject* NotImplemented() { return &notimpl_obj; }
   PyObject* EmptyTuple() { return &empty_tuple.t.ob_base.ob_base; }
   PyObject* EmptyStr() { return &empty_str.a.ob_base; }
+  // Interned strings (3.12: every interned str is immortal). Attribute names are interned,
+  // as CPython interns the identifier names of compiled code, so `obj.name` allocates nothing.
+  std::unordered_map<std::string, PyObject*> interned;
   PyTypeObject* Type(StaticType& s) { return &s.t; }
 
  private:
-  std::unordered_map<std::string, PyObject*> interned_;
   AddressSet live_objects_;   // guarded mode only
   AddressSet freed_objects_;  // guarded mode only: freed, not reused since
   void init_singletons();

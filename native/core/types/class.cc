@@ -107,6 +107,7 @@ PyObject* PyType_FromOptions(Runtime& rt, const ClassOptions& opts) {
   t->tp_kind = TypeKind::Instance;
   t->tp_base = rt.Type(rt.object_type);
   t->tp_dealloc = subtype_dealloc;
+  t->tp_repr = object_default_repr;
   t->tp_traverse = subtype_traverse;
   t->tp_clear = subtype_clear;
   t->tp_finalize = opts.has_finalize ? instance_finalize : nullptr;

@@ -37,6 +37,7 @@ static void init_type(Runtime& rt, StaticType& s, const char* name, TypeKind kin
   t->tp_itemsize = itemsize;
   t->tp_flags = flags | Py_TPFLAGS_READY;
   t->tp_dealloc = static_or_free_dealloc;
+  t->tp_repr = object_default_repr;
   t->tp_base = kind == TypeKind::Object ? nullptr : &rt.object_type.t;
 }
 
@@ -220,9 +221,32 @@ static std::string repr_rec(Runtime& rt, PyObject* op, std::vector<PyObject*>& s
   return out;
 }
 
-std::string PyObject_Repr(Runtime& rt, PyObject* op) {
+std::string object_default_repr(Runtime& rt, PyObject* op) {
   std::vector<PyObject*> stack;
   return repr_rec(rt, op, stack);
+}
+
+// PyObject_Repr: like CPython, read the type pointer from the object and call the type's
+// tp_repr slot through it. On a dangling address this is where CPython's talk experiments
+// crash: the "type" is whatever bytes now live at op+8, and the slot read through it is a wild
+// function pointer.
+std::string PyObject_Repr(Runtime& rt, PyObject* op) {
+  PyTypeObject* tp = Py_TYPE(op);
+  reprfunc f = tp->tp_repr;
+  if (f == nullptr) {
+    // CPython's fallback when a type has no tp_repr: "<%s object at %p>" with tp_name, read
+    // (strlen) through the type pointer like PyUnicode_FromFormat does.
+    const char* name = tp->tp_name;
+    return "<" + std::string(name, std::strlen(name)) + " object at " + hex_addr(op) + ">";
+  }
+  return f(rt, op);
+}
+
+PyObject* PyObject_ReprObject(Runtime& rt, PyObject* op) {
+  std::string text = PyObject_Repr(rt, op);
+  if (rt.has_error()) return nullptr;
+  bool is_int = Py_TYPE(op)->tp_kind == TypeKind::Int;
+  return is_int ? PyUnicode_NewFromUTF8Fresh(rt, text) : PyUnicode_FromUTF8(rt, text);
 }
 
 // =============================================================================================

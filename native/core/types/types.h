@@ -236,6 +236,16 @@ void _PyWeakref_ClearRef(Runtime& rt, PyWeakReference* self);
 // Generic operations
 // ---------------------------------------------------------------------------------------------
 std::string PyObject_Repr(Runtime& rt, PyObject* op);
+// The default tp_repr of every type of the core (built-in kinds and heap classes).
+std::string object_default_repr(Runtime& rt, PyObject* op);
+// repr(op) as a NEW str object, allocated the way CPython allocates it: an int's repr is always
+// a fresh str (long_to_decimal_string uses PyUnicode_New, never the 1-character singletons);
+// other reprs go through the usual constructor.
+PyObject* PyObject_ReprObject(Runtime& rt, PyObject* op);
+// A str object that is always freshly allocated (PyUnicode_New + copy), even for 1 character.
+// sys.intern(s) of 3.12: one immortal str per text (a borrowed reference).
+PyObject* PyUnicode_InternFromUTF8(Runtime& rt, std::string_view utf8);
+PyObject* PyUnicode_NewFromUTF8Fresh(Runtime& rt, std::string_view ascii);
 size_t object_sizeof(const PyObject* op);  // __sizeof__ (without the pre-header)
 size_t _PySys_GetSizeOf(const PyObject* op);  // sys.getsizeof: __sizeof__ + pre-header
 Py_ssize_t PyObject_Length(Runtime& rt, PyObject* op);  // -1 + ERR_TYPE when it has no len

@@ -67,6 +67,42 @@ PyObject* PyUnicode_FromCodePoints(Runtime& rt, const uint32_t* cps, size_t n) {
   return op;
 }
 
+PyObject* PyUnicode_InternFromUTF8(Runtime& rt, std::string_view s) {
+  std::string key(s);
+  auto it = rt.interned.find(key);
+  if (it != rt.interned.end()) return it->second;
+  PyObject* op = PyUnicode_FromUTF8(rt, s);
+  if (op == nullptr) return nullptr;
+  if (!_Py_IsImmortal(op)) {  // the singletons are immortal (and statically interned) already
+    reinterpret_cast<PyASCIIObject*>(op)->state.interned = 2;  // SSTATE_INTERNED_IMMORTAL
+    _Py_SetImmortal(op);
+#ifdef Py_REF_DEBUG
+    rt.ref_total_base--;  // as PyUnicode_InternInPlace: an immortal's reference is not counted
+#endif
+  }
+  rt.interned.emplace(std::move(key), op);
+  return op;
+}
+
+PyObject* PyUnicode_NewFromUTF8Fresh(Runtime& rt, std::string_view s) {
+  for (unsigned char c : s)
+    if (c >= 128) return PyUnicode_FromUTF8(rt, s);  // only ASCII texts (int reprs) come here
+  if (s.empty()) return rt.EmptyStr();
+  PyObject* op = rt.object_new(rt.Type(rt.str_type), sizeof(PyASCIIObject) + s.size() + 1);
+  if (op == nullptr) return nullptr;
+  auto* a = reinterpret_cast<PyASCIIObject*>(op);
+  a->length = static_cast<Py_ssize_t>(s.size());
+  a->hash = -1;
+  std::memset(&a->state, 0, sizeof a->state);
+  a->state.kind = 1;
+  a->state.compact = 1;
+  a->state.ascii = 1;
+  char* data = static_cast<char*>(PyUnicode_DATA(op));
+  std::memcpy(data, s.data(), s.size());
+  data[s.size()] = 0;
+  return op;
+}
+
 // Decodes UTF-8 (lone surrogates encoded WTF-8 style are kept as code points, like
 // surrogateescape-free CPython strings built from JS strings).
 PyObject* PyUnicode_FromUTF8(Runtime& rt, std::string_view s) {

@@ -84,11 +84,16 @@ void PyObject_ClearWeakRefs(Runtime& rt, PyObject* op) {
   PyWeakReference** head = weakref_list_slot(op);
   if (head == nullptr || *head == nullptr) return;
   std::vector<PyObject*> with_callbacks;
-  while (*head != nullptr) {
-    PyWeakReference* w = *head;
+  // Walk the list by wr_next as CPython's PyObject_ClearWeakRefs does (it counts the list, then
+  // visits that many), rather than re-reading the head until it is empty: on a list that is
+  // not a weakref list (a freed object's slot) the walk ends where the chain ends.
+  for (PyWeakReference* w = *head; w != nullptr;) {
+    PyWeakReference* next = w->wr_next;
     clear_weakref(w);
+    if (*head == w) *head = next;
     if (w->wr_callback != 0 && w->ob_base.ob_refcnt > 0)
       with_callbacks.push_back(Py_NewRef(rt, &w->ob_base));
+    w = next;
   }
   for (PyObject* w : with_callbacks) {
     uint32_t cb = as_wr(w)->wr_callback;

@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+/**
+ * refcount-lab CLI. Exit codes (docs/cli.md):
+ *   0  success (run: every run ended ok, or the outcome the expectations file lists for it)
+ *   1  compare: a cell differs from the expectations; memtest: memory-growth; run: a run did
+ *      not end as expected
+ *   2  usage error (unknown scenario / option)
+ */
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { BUILDS, Runtime, type Build } from '../runtime.js';
+import { SCENARIOS, loadScenario } from '../scenarios/registry.js';
+import { diffLines, findCPython312, normalizeOutput, pool, runCPython, runScenario } from '../scenarios/runner.js';
+import { cellMatches, compareMatrix, loadExpectations, defaultExpectationsPath } from '../scenarios/matrix.js';
+import { runMemtest, type MemSample } from '../scenarios/memtest.js';
+import { executeScenario, type RunResult } from '../scenarios/define.js';
+import { svgLineChart } from './svg.js';
+
+const EXIT_OK = 0;
+const EXIT_DIFF = 1;
+const EXIT_USAGE = 2;
+
+function buildsOf(b: string | undefined): Build[] {
+  if (!b || b === 'all') return [...BUILDS];
+  const list = b.split(',').map((x) => x.trim());
+  for (const x of list) if (!(BUILDS as readonly string[]).includes(x)) usage(`unknown build '${x}' (release, debug, nodealloc, all)`);
+  return list as Build[];
+}
+
+function usage(msg: string): never {
+  process.stderr.write(`refcount-lab: ${msg}\n`);
+  process.exit(EXIT_USAGE);
+}
+
+const program = new Command();
+program
+  .name('refcount-lab')
+  .description("CPython 3.12's memory model in Node.js: replay the RefCount++ talk under three builds")
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Exit codes: 0 ok, 1 a difference from the expectations / memory growth, 2 usage error.
+Examples:
+  refcount-lab list
+  refcount-lab run exp_1 --unguarded
+  refcount-lab run exp_3 --build all --unguarded --json
+  refcount-lab compare --format md
+  refcount-lab memtest --build nodealloc --iterations 20 --max-rss 2000 --plot mem.svg
+  refcount-lab stats exp_0`,
+  );
+
+program
+  .command('list')
+  .description('list the scenarios')
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', '\nExample:\n  refcount-lab list --json')
+  .action((o: { json?: boolean }) => {
+    if (o.json) {
+      process.stdout.write(JSON.stringify(SCENARIOS.map((s) => ({ name: s.name, title: s.title, python: s.python?.file ?? null })), null, 2) + '\n');
+      return;
+    }
+    for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(20)} ${s.title}\n`);
+  });
+
+program
+  .command('run')
+  .description('run scenarios (names or user scenario files) in child processes')
+  .argument('<scenario...>', 'scenario names, or paths to modules exporting defineScenario(...)')
+  .addOption(new Option('--build <build>', 'release | debug | nodealloc | all').default('release'))
+  .option('--unguarded', 'raw C behaviour (may segfault: the child dies, the CLI reports it)')
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', '\nExamples:\n  refcount-lab run exp_1 --unguarded\n  refcount-lab run exp_0 exp_5 --build all --json\n  refcount-lab run ./my-scenario.js --build all --unguarded')
+  .action(async (names: string[], o: { build?: string; unguarded?: boolean; json?: boolean }) => {
+    const builds = buildsOf(o.build);
+    for (const n of names) await loadScenario(n).catch((e: Error) => usage(e.message));
+    const jobs = names.flatMap((n) => builds.map((b) => ({ n, b })));
+    const results = await pool(jobs, 2, (j) => runScenario(j.n, { build: j.b, guard: !o.unguarded }));
+    let exp: ReturnType<typeof loadExpectations> | null = null;
+    try {
+      exp = loadExpectations();
+    } catch {
+      exp = null;
+    }
+    let unexpected = 0;
+    const out = results.map((r) => {
+      const e = exp?.cells[r.scenario]?.[r.build]?.[r.mode];
+      const matches = cellMatches({ refcounts: r.refcounts, outcome: r.outcome.kind }, e);
+      if (matches === false || (matches === null && r.outcome.kind !== 'ok')) unexpected++;
+      return { ...r, expected: e ?? null, matches };
+    });
+    if (o.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    else
+      for (const r of out) {
+        process.stdout.write(`── ${r.scenario} [${r.build}, ${r.mode}]\n${r.stdout}`);
+        if (r.stdout && !r.stdout.endsWith('\n')) process.stdout.write('\n');
+        const oc = r.outcome;
+        const text =
+          oc.kind === 'segfault' ? `segmentation fault (${oc.signal})` : oc.kind === 'abort' ? `aborted (${oc.signal})\n${oc.detail ?? ''}` : `${oc.kind}${oc.detail ? `: ${oc.detail}` : ''}`;
+        process.stdout.write(`=> ${text}${r.matches === true ? '  (as expected)' : r.matches === false ? '  (NOT as expected)' : ''}\n\n`);
+      }
+    process.exitCode = unexpected ? EXIT_DIFF : EXIT_OK;
+  });
+
+program
+  .command('compare')
+  .description('the scenario x build matrix (both modes) checked against the expectations file; CPython 3.12 as a column when installed')
+  .option('--builds <list>', 'comma-separated builds', 'release,debug,nodealloc')
+  .option('--scenarios <list>', 'comma-separated scenario names (default: all)')
+  .option('--modes <list>', 'unguarded,guarded', 'unguarded,guarded')
+  .addOption(new Option('--format <fmt>', 'md | json').choices(['md', 'json']).default('md'))
+  .option('--expect <file>', 'expectations JSON', defaultExpectationsPath())
+  .option('--no-cpython', 'skip the CPython column')
+  .option('--diff', 'also diff each scenario\'s stdout against CPython (addresses normalized)')
+  .addHelpText('after', '\nExamples:\n  refcount-lab compare\n  refcount-lab compare --builds release --scenarios exp_1,exp_3 --format json')
+  .action(async (o: { builds: string; scenarios?: string; modes: string; format: string; expect: string; cpython: boolean; diff?: boolean }) => {
+    const builds = buildsOf(o.builds);
+    const names = o.scenarios ? o.scenarios.split(',') : SCENARIOS.map((s) => s.name);
+    for (const n of names) if (!SCENARIOS.some((s) => s.name === n)) usage(`unknown scenario '${n}'`);
+    const modes = o.modes.split(',').map((m) => m.trim() === 'guarded');
+    const exp = loadExpectations(o.expect);
+    const jobs = names.flatMap((n) => builds.flatMap((b) => modes.map((g) => ({ n, b, g }))));
+    const results: RunResult[] = await pool(jobs, 2, (j) => runScenario(j.n, { build: j.b, guard: j.g }));
+    const py = o.cpython ? findCPython312() : null;
+    const diffs: Record<string, string> = {};
+    if (py) {
+      const cp = await pool(names, 2, (n) => runCPython(n));
+      for (const r of cp) if (r) results.push(r);
+      if (o.diff) {
+        for (const r of cp) {
+          if (!r) continue;
+          const ours = results.find((x) => x.scenario === r.scenario && x.build === 'release' && x.mode === 'unguarded');
+          if (ours) diffs[r.scenario] = diffLines(normalizeOutput(r.stdout), normalizeOutput(ours.stdout));
+        }
+      }
+    }
+    const report = compareMatrix(results, exp, py?.version ?? null);
+    if (o.format === 'json') {
+      process.stdout.write(JSON.stringify({ cpython: report.cpython, mismatches: report.mismatches, cells: report.cells, diffs }, null, 2) + '\n');
+    } else {
+      process.stdout.write(report.markdown);
+      for (const [n, d] of Object.entries(diffs)) process.stdout.write(`\n### ${n}: stdout vs CPython\n${d ? '```diff\n' + d + '\n```' : 'identical (addresses normalized)'}\n`);
+    }
+    const summary = process.env['GITHUB_STEP_SUMMARY'];
+    if (summary) appendFileSync(summary, `## refcount-lab compare\n\n${report.markdown}\n`);
+    process.exitCode = report.mismatches ? EXIT_DIFF : EXIT_OK;
+  });
+
+program
+  .command('memtest')
+  .description("the talk's memory test: [i for i in range(N)] built and dropped, per-iteration RSS and arena statistics")
+  .addOption(new Option('--build <build>', 'release | debug | nodealloc').default('release'))
+  .option('--iterations <n>', 'iterations (the talk: while True)', '20')
+  .option('--size <n>', 'list size (the talk: 1_000_000)', '1000000')
+  .addOption(new Option('--gc <on|off>', 'gc.disable() first when off').choices(['on', 'off']).default('on'))
+  .option('--max-rss <MB>', 'stop when the RSS passes this', '0')
+  .option('--plot <file.svg>', 'write an SVG chart of the RSS and the allocated bytes')
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', '\nExamples:\n  refcount-lab memtest --iterations 5 --size 100000\n  refcount-lab memtest --build nodealloc --max-rss 1500 --plot mem.svg')
+  .action(async (o: { build: string; iterations: string; size: string; gc: string; maxRss: string; plot?: string; json?: boolean }) => {
+    const [build] = buildsOf(o.build);
+    const iterations = Number(o.iterations);
+    const size = Number(o.size);
+    const maxRssMb = Number(o.maxRss);
+    if (!Number.isInteger(iterations) || iterations < 1 || !Number.isInteger(size) || size < 1) usage('--iterations and --size must be positive integers');
+    const rt = Runtime.create({ build: build as Build, guard: false });
+    let bar: { start(total: number, v: number, p?: object): void; update(v: number, p?: object): void; stop(): void } | null = null;
+    if (process.stdout.isTTY && !o.json) {
+      const cp = await import('cli-progress');
+      bar = new cp.SingleBar({ format: 'memtest |{bar}| {value}/{total} rss {rss} MB  blocks {blocks}' }, cp.Presets.shades_classic);
+      bar.start(iterations, 0, { rss: 0, blocks: 0 });
+    }
+    const r = runMemtest(rt, {
+      size,
+      iterations,
+      gc: o.gc !== 'off',
+      maxRssMb,
+      onSample: (s: MemSample) => bar?.update(s.iteration, { rss: s.rssMb, blocks: s.blocks }),
+    });
+    bar?.stop();
+    const outcome = r.verdict === 'growing' ? 'memory-growth' : 'ok';
+    if (o.plot) writeFileSync(o.plot, svgLineChart(r.samples, `memtest ${build}, gc ${o.gc}, ${size} ints`));
+    if (o.json) {
+      process.stdout.write(JSON.stringify({ build, size, iterations, gc: o.gc, outcome, verdict: r.verdict, stoppedAtMaxRss: r.stoppedAtMaxRss, growthBytes: r.growthBytes, samples: r.samples }, null, 2) + '\n');
+    } else {
+      const asciichart = (await import('asciichart')) as unknown as { default?: { plot(s: number[], c?: object): string }; plot?: (s: number[], c?: object) => string };
+      const plot = asciichart.default?.plot ?? asciichart.plot;
+      const series = r.samples.map((s) => s.allocatedBytes / 1048576);
+      if (plot && series.length > 1) process.stdout.write(`allocated MiB per iteration\n${plot(series, { height: 10 })}\n`);
+      for (const s of r.samples) process.stdout.write(`#${s.iteration} rss ${s.rssMb} MB, blocks ${s.blocks}, allocated ${s.allocatedBytes} B, arenas ${s.arenas}\n`);
+      process.stdout.write(`outcome: ${outcome}${r.stoppedAtMaxRss ? ` (stopped at --max-rss ${maxRssMb} MB)` : ''}\n`);
+    }
+    rt.close();
+    process.exitCode = outcome === 'ok' ? EXIT_OK : EXIT_DIFF;
+  });
+
+program
+  .command('stats')
+  .description("sys._debugmallocstats() after a scenario (guarded, in process), or of a fresh runtime")
+  .argument('[scenario]', 'a scenario name')
+  .addOption(new Option('--build <build>', 'release | debug | nodealloc').default('release'))
+  .option('--json', 'machine-readable output (mallocStats object)')
+  .addHelpText('after', '\nExample:\n  refcount-lab stats exp_0 --build debug')
+  .action(async (name: string | undefined, o: { build: string; json?: boolean }) => {
+    const [build] = buildsOf(o.build);
+    const rt = Runtime.create({ build: build as Build });
+    let outcome = null;
+    if (name) {
+      const s = await loadScenario(name).catch((e: Error) => usage(e.message));
+      // Runs in this process, guarded; the stats are of the scenario's own runtime.
+      let text = '';
+      let stats: unknown = null;
+      const wrapped = { ...s, run: (ctx: Parameters<typeof s.run>[0]) => {
+        try { s.run(ctx); } finally { text = ctx.rt.sys.debugmallocstats(); stats = ctx.rt.sys.mallocStats(); }
+      } };
+      outcome = executeScenario(wrapped, build as Build, true, () => {});
+      if (o.json) process.stdout.write(JSON.stringify({ scenario: name, build, outcome, stats }, null, 2) + '\n');
+      else process.stdout.write(text);
+    } else if (o.json) process.stdout.write(JSON.stringify({ build, stats: rt.sys.mallocStats() }, null, 2) + '\n');
+    else process.stdout.write(rt.sys.debugmallocstats());
+    rt.close();
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`refcount-lab: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(EXIT_USAGE);
+});

@@ -1,0 +1,38 @@
+import ctypes
+
+ref = ctypes.c_long.from_address
+
+
+class A:
+    def __init__(self) -> None:
+        self.my_obj_attr: str = "This is kakoyto text"
+
+
+def _exp_3() -> int:
+    a = A()
+    a_id = id(a)
+
+    ref_a = ref(a_id).value
+    print(f"1 - obj a. Ref count {ref_a = }")
+    b = a
+    ref_a = ref(a_id).value
+    print(f"2 - obj a. Ref count {ref_a = }")
+    del b
+    ref_a = ref(a_id).value
+    print(f"3 - obj a. Ref count {ref_a = }")
+    print("*" * 10)
+    return a_id
+
+
+def exp_3() -> None:
+    a_id = _exp_3()
+    ref_a = ref(a_id).value
+    print(f"4 - obj a. Ref count {ref_a = }")
+    raw_id_value = ctypes.cast(a_id, ctypes.py_object).value
+    print(f"Obj a. Value from id {raw_id_value = }")
+    print(raw_id_value.my_obj_attr)
+    print("*" * 10)
+
+
+if __name__ == "__main__":
+    exp_3()
