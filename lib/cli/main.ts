@@ -8,6 +8,7 @@
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { BENCH_GROUPS, formatMarkdown, formatTable, runBench, type BenchGroup } from '../bench/index.js';
 import { BUILDS, Runtime, type Build } from '../runtime.js';
 import { SCENARIOS, loadScenario } from '../scenarios/registry.js';
 import { diffLines, findCPython312, normalizeOutput, pool, runCPython, runScenario } from '../scenarios/runner.js';
@@ -219,6 +220,32 @@ program
     } else if (o.json) process.stdout.write(JSON.stringify({ build, stats: rt.sys.mallocStats() }, null, 2) + '\n');
     else process.stdout.write(rt.sys.debugmallocstats());
     rt.close();
+  });
+
+program
+  .command('bench')
+  .description('the benchmark suite: every cost next to its anchor, measured in the same run')
+  .option('--quick', 'small sizes: checks the suite works (under a minute), never judges speed')
+  .option('--only <groups>', `comma-separated groups: ${BENCH_GROUPS.join(',')}`)
+  .option('--reps <n>', 'repetitions per row')
+  .option('--callgrind', 'count instructions of the native loops with valgrind --tool=callgrind')
+  .option('--json', 'rows as JSON: { id, label, value, unit, anchor, ratio, goal, met }')
+  .option('--markdown', 'a markdown table (for CI summaries)')
+  .addHelpText('after', '\nExamples:\n  refcount-lab bench --quick\n  refcount-lab bench --only refcount,boundary --markdown')
+  .action(async (o: { quick?: boolean; only?: string; reps?: string; callgrind?: boolean; json?: boolean; markdown?: boolean }) => {
+    const only = o.only?.split(',').filter(Boolean);
+    for (const g of only ?? []) if (!(BENCH_GROUPS as readonly string[]).includes(g)) usage(`unknown bench group ${g}`);
+    const report = await runBench({
+      quick: o.quick === true,
+      callgrind: o.callgrind === true,
+      ...(only ? { only: only as BenchGroup[] } : {}),
+      ...(o.reps ? { reps: Number(o.reps) } : {}),
+      log: (t: string) => process.stderr.write(`[bench] ${t}\n`),
+    });
+    if (o.json) process.stdout.write(JSON.stringify(report.rows, null, 1) + '\n');
+    else if (o.markdown) process.stdout.write(formatMarkdown(report) + '\n');
+    else process.stdout.write(formatTable(report) + '\n');
+    process.exitCode = EXIT_OK;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
