@@ -1,16 +1,19 @@
 #!/usr/bin/env node
-// npm run prebuild: prebuildify compiles the three builds (one binding.gyp, three targets);
-// prebuildify keeps one .node per run, so the three outputs are then copied beside it under
-// their own names: prebuilds/<platform>-<arch>/refcount_<build>.node, which lib/binding.ts loads.
+// npm run prebuild: prebuildify compiles the three builds (one binding.gyp, three targets) for
+// this Node's N-API; it keeps one .node per run (it MOVES the first it finds into prebuilds/),
+// so an incremental `node-gyp build` restores that one and the three are copied under their
+// own names: prebuilds/<platform>-<arch>/refcount_<build>.node, which lib/binding.ts loads.
 'use strict';
-const { copyFileSync, mkdirSync, rmSync, existsSync } = require('node:fs');
+const { copyFileSync, mkdirSync, readdirSync, rmSync, existsSync } = require('node:fs');
 const { join } = require('node:path');
 const { spawnSync } = require('node:child_process');
 
 const root = join(__dirname, '..');
 const cli = require.resolve('prebuildify/bin.js');
-const r = spawnSync(process.execPath, [cli, '--napi', '--strip'], { cwd: root, stdio: 'inherit' });
+const r = spawnSync(process.execPath, [cli, '--napi', '--strip', '--target', process.versions.node], { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status === null ? 1 : r.status);
+const gyp = spawnSync(process.execPath, [require.resolve('node-gyp/bin/node-gyp.js'), 'build'], { cwd: root, stdio: 'inherit' });
+if (gyp.status !== 0) process.exit(gyp.status === null ? 1 : gyp.status);
 const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 mkdirSync(dir, { recursive: true });
 for (const b of ['release', 'debug', 'nodealloc']) {
@@ -22,5 +25,5 @@ for (const b of ['release', 'debug', 'nodealloc']) {
   copyFileSync(src, join(dir, `refcount_${b}.node`));
   spawnSync('strip', ['--strip-all', join(dir, `refcount_${b}.node`)], { stdio: 'inherit' });
 }
-rmSync(join(dir, 'node.napi.node'), { force: true });
+for (const f of readdirSync(dir)) if (f.endsWith('.node') && !f.startsWith('refcount_')) rmSync(join(dir, f));
 console.log(`prebuild: wrote ${dir}/refcount_{release,debug,nodealloc}.node`);
