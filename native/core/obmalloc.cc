@@ -518,6 +518,7 @@ void* Allocator::Impl::raw_malloc(size_t n, bool fallback) {
   void* p = std::malloc(real);
   if (!p) return nullptr;
   raw_blocks.emplace(uintptr_t(p), RawBlock{real, fallback});
+  raw_freed.erase(uintptr_t(p));
   raw_bytes += real;
   raw_allocated_blocks += fallback;
   return p;
@@ -528,6 +529,7 @@ void* Allocator::Impl::raw_calloc(size_t nelem, size_t elsize, bool fallback) {
   void* p = std::calloc(nelem, elsize);
   if (!p) return nullptr;
   raw_blocks.emplace(uintptr_t(p), RawBlock{nelem * elsize, fallback});
+  raw_freed.erase(uintptr_t(p));
   raw_bytes += nelem * elsize;
   raw_allocated_blocks += fallback;
   return p;
@@ -541,6 +543,10 @@ void* Allocator::Impl::raw_realloc(void* p, size_t n) {
   if (!q) return nullptr;
   raw_blocks.erase(it);
   raw_blocks.emplace(uintptr_t(q), RawBlock{real, old.fallback});
+  if (q != p) {
+    raw_freed.insert(uintptr_t(p));
+    raw_freed.erase(uintptr_t(q));
+  }
   raw_bytes = raw_bytes - old.size + real;
   return q;
 }
@@ -551,6 +557,7 @@ bool Allocator::Impl::raw_free(void* p) {
   raw_bytes -= it->second.size;
   raw_allocated_blocks -= it->second.fallback;
   raw_blocks.erase(it);
+  raw_freed.insert(uintptr_t(p));
   std::free(p);
   return true;
 }
@@ -616,7 +623,8 @@ BlockState Allocator::Impl::base_state(const void* p) const {
     }
     return (ao->live[live_word_index(p)] & live_bit(p)) ? BlockState::Live : BlockState::Freed;
   }
-  return raw_blocks.count(uintptr_t(p)) ? BlockState::Live : BlockState::Foreign;
+  if (raw_blocks.count(uintptr_t(p))) return BlockState::Live;
+  return raw_freed.count(uintptr_t(p)) ? BlockState::Freed : BlockState::Foreign;
 }
 
 size_t Allocator::Impl::base_block_size(const void* p) const {
@@ -1096,6 +1104,7 @@ bool Allocator::Impl::validate(std::string* why) const {
     bytes += kv.second.size;
   }
   OBM_CHECK(fallback == raw_allocated_blocks && bytes == raw_bytes, "raw block counters");
+  for (uintptr_t a : raw_freed) OBM_CHECK(!raw_blocks.count(a), "raw block %p both live and freed", (const void*)a);
   (void)live_blocks;
   return true;
 }

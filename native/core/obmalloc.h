@@ -47,7 +47,8 @@ class MemoryErrorSink {
 // State of an address as a block start (the pointer an allocation function returned).
 enum class BlockState : uint8_t {
   Live,     // handed out and not freed
-  Freed,    // inside memory this allocator still owns (an arena), at a block start, not live
+  Freed,    // a block start in an arena this allocator still holds, not live; or the start of a
+            // raw block given back to malloc and not handed out since (its memory is not ours)
   Foreign,  // not a block start of ours (or memory already given back to the system)
 };
 

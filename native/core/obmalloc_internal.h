@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "obmalloc.h"
 
@@ -75,6 +76,10 @@ struct Allocator::Impl : obmalloc::AllocatorHot {
 
   // ---- raw blocks
   std::map<uintptr_t, obmalloc::RawBlock> raw_blocks;
+  // Start addresses of raw blocks given back to malloc and not handed out again, so a double
+  // free of a raw block is exactly "freed" (guarded mode: ERR_USE_AFTER_FREE), as in an arena.
+  // Bounded by the distinct addresses malloc ever returned; malloc reuses them.
+  std::unordered_set<uintptr_t> raw_freed;
   size_t raw_allocated_blocks = 0;  // fallback blocks only, as CPython counts them
   size_t raw_bytes = 0;
 
