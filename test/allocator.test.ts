@@ -602,6 +602,59 @@ describe('debug hooks: corruption reports, guarded', () => {
   }
 });
 
+// The same corruptions done to CPython 3.12.1 (PYTHONMALLOC=pymalloc_debug) through ctypes: the
+// report, up to its "Fatal Python error" line, is the same text once addresses are masked.
+const CPY_CORRUPTIONS: Readonly<Record<string, string>> = {
+  'trailing pad': 'p = api.PyMem_Malloc(16); ctypes.memset(p, 0x41, 16); ctypes.memset(p + 16, 0, 1); api.PyMem_Free(p)',
+  'leading pad': 'p = api.PyMem_Malloc(8); ctypes.memset(p - 3, 0, 1); api.PyMem_Free(p)',
+  "wrong API ('m' freed as 'o')": 'p = api.PyMem_Malloc(24); api.PyObject_Free(p)',
+};
+
+function maskReport(text: string): string {
+  const lines = text.split('\n');
+  const end = lines.findIndex((l) => l.startsWith('Fatal Python error: '));
+  return lines
+    .slice(0, end + 1)
+    .join('\n')
+    .replace(/p=0x[0-9a-f]+/g, 'p=<p>')
+    .replace(/tail=0x[0-9a-f]+/g, 'tail=<tail>');
+}
+
+describe('debug hooks: the reports are CPython 3.12.1\'s text', () => {
+  for (const c of CORRUPTIONS) {
+    it.skipIf(cpython === null)(`${c.name} (needs CPython 3.12: test/helpers/python.ts)`, () => {
+      const py = cpython!;
+      const script = [
+        'import ctypes',
+        'api = ctypes.pythonapi',
+        'for f in (api.PyMem_Malloc,): f.restype = ctypes.c_void_p; f.argtypes = [ctypes.c_size_t]',
+        'for f in (api.PyMem_Free, api.PyObject_Free): f.argtypes = [ctypes.c_void_p]',
+        CPY_CORRUPTIONS[c.name]!,
+      ].join('\n');
+      const r = spawnSync(py.cmd, [...py.args, '-c', script], {
+        env: { ...py.env, PYTHONMALLOC: 'pymalloc_debug' },
+        encoding: 'utf8',
+      });
+      expect(r.signal).toBe('SIGABRT');
+      const theirs = maskReport(r.stderr);
+      const rt = Runtime.create({ allocator: 'pymalloc_debug', guard: true });
+      try {
+        const { call } = c.setup(rt);
+        let report = '';
+        try {
+          call();
+        } catch (e) {
+          if (e instanceof MemoryCorruptionError) report = e.report;
+          else throw e;
+        }
+        expect(maskReport(report)).toBe(theirs);
+      } finally {
+        rt.close();
+      }
+    });
+  }
+});
+
 const DIST_INDEX = pathToFileURL(resolve(REPO_ROOT, 'dist', 'index.js')).href;
 
 // Runs `body` in a child node with `rt` an unguarded runtime; returns its status and stderr.
