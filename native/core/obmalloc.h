@@ -125,8 +125,9 @@ class Allocator {
 // Inline fast paths (the common case of CPython's pymalloc_alloc / pymalloc_free)
 // ==================================================================================
 //
-// malloc: size class lookup, the head pool of usedpools[class], pop its free block when the
-// block's link is not NULL (so the pool neither carves nor becomes FULL), set the live bit.
+// malloc: size class lookup, the head pool of usedpools[class], pop its free block (carving the
+// next virgin block when the popped block's link is NULL, as pymalloc_pool_extend does), set the
+// live bit. A pool that would become FULL goes to the slow path.
 // free: radix-tree lookup, the live bit must be set (else: the slow path reports it), push onto
 // the pool's free list when the pool stays USED (it was not FULL and does not become EMPTY).
 // Any other case (carving, FULL/EMPTY transitions, new pools/arenas, raw blocks, debug hooks,
@@ -144,12 +145,19 @@ RCL_ALWAYS_INLINE void* Allocator::malloc(MemDomain domain, size_t size) {
     // For an empty ring, `pool` is the sentinel: its nextpool is itself.
     if (RCL_LIKELY(pool != pool->nextpool)) {
       block* next = link_of(bp);
-      if (RCL_LIKELY(next != nullptr)) {
-        pool->freeblock = next;
-        ++pool->ref.count;
-        h.arenas[pool->arenaindex].live[live_word_index(bp)] |= live_bit(bp);
-        return bp;
+      if (RCL_UNLIKELY(next == nullptr)) {
+        // pymalloc_pool_extend's common case: carve the next virgin block (its link = NULL).
+        // When none is left the pool turns FULL: that is the slow path's job.
+        unsigned off = pool->nextoffset;
+        if (RCL_UNLIKELY(off > pool->maxnextoffset)) return malloc_small_slow(size);
+        next = reinterpret_cast<block*>(pool) + off;
+        pool->nextoffset = off + INDEX2SIZE(cls);
+        link_of(next) = nullptr;
       }
+      pool->freeblock = next;
+      ++pool->ref.count;
+      h.arenas[pool->arenaindex].live[live_word_index(bp)] |= live_bit(bp);
+      return bp;
     }
     return malloc_small_slow(size);
   }
