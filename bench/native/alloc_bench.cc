@@ -14,7 +14,7 @@
 //    (goal: <= 1.1x).
 // Ratios are ours / anchor, measured in the same run. Every figure is the min of the repetitions
 // (RCL_BENCH_REPS, default 3): the machine is shared, so the min is the least disturbed run.
-// Build with -DRCL_ARENA_POPULATE=1 to measure arenas mmap'ed with MAP_POPULATE.
+// Arenas are mmap'ed with MAP_POPULATE by default; build with -DRCL_ARENA_POPULATE=0 to compare.
 #include <dlfcn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>

@@ -38,9 +38,14 @@
 #endif
 #endif
 
-// RCL_ARENA_POPULATE=1: mmap arenas with MAP_POPULATE (the kernel faults the whole MiB in at
-// once). Off by default: see docs/allocator.md for the measurement.
-#if defined(RCL_ARENA_POPULATE) && RCL_ARENA_POPULATE && defined(MAP_POPULATE)
+// Arenas are mmap'ed with MAP_POPULATE: the kernel provides the whole MiB in one call instead of
+// 256 page faults. Nothing pymalloc does changes (same mmap / munmap calls, same arena life
+// cycle); only the arena's pages are resident from the start. Bulk alloc+free of 1e6 blocks:
+// about 18 % faster (docs/allocator.md). -DRCL_ARENA_POPULATE=0 turns it off.
+#if !defined(RCL_ARENA_POPULATE)
+#define RCL_ARENA_POPULATE 1
+#endif
+#if RCL_ARENA_POPULATE && defined(MAP_POPULATE)
 #define OBM_MAP_POPULATE MAP_POPULATE
 #else
 #define OBM_MAP_POPULATE 0
