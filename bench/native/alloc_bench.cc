@@ -8,8 +8,13 @@
 //    every alloc re-takes it — CPython's own worst case. "warm": one block per size class stays
 //    live, as in any running program, so the pair is a free-list push/pop.
 // 2. bulk: 1e6 allocations (sizes 16..128 cycling) then 1e6 frees, in allocation order.
-// 3. peak RSS of the bulk phase, measured in a forked child per allocator, vs the payload.
-// Ratios are ours / anchor, measured in the same run.
+// 3. bulk per size: 1e6 allocations of ONE size then 1e6 frees, for a sweep of sizes 16..512
+//    (goal: <= 1.0x mimalloc at every size).
+// 4. peak RSS of the bulk phase, measured in a forked child per allocator, vs the payload
+//    (goal: <= 1.1x).
+// Ratios are ours / anchor, measured in the same run. Every figure is the min of the repetitions
+// (RCL_BENCH_REPS, default 3): the machine is shared, so the min is the least disturbed run.
+// Arenas are mmap'ed with MAP_POPULATE by default; build with -DRCL_ARENA_POPULATE=0 to compare.
 #include <dlfcn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -59,7 +64,9 @@ double now_ns() {
                     .count());
 }
 
-// ns per alloc+free pair, all 32 sizes, best of 3.
+int g_reps = 3;
+
+// ns per alloc+free pair, all 32 sizes, best of g_reps.
 double bench_pairs(const Api& api, bool warm) {
   const int iters = 200000;
   double best = 1e30;
@@ -67,7 +74,7 @@ double bench_pairs(const Api& api, bool warm) {
   if (warm) {
     for (size_t n = 16; n <= 512; n += 16) keep.push_back(api.alloc(api.ctx, n));
   }
-  for (int rep = 0; rep < 3; ++rep) {
+  for (int rep = 0; rep < g_reps; ++rep) {
     double t0 = now_ns();
     for (size_t n = 16; n <= 512; n += 16) {
       for (int i = 0; i < iters; ++i) {
@@ -86,13 +93,13 @@ double bench_pairs(const Api& api, bool warm) {
 constexpr size_t kBulk = 1000000;
 inline size_t bulk_size(size_t i) { return 16 + (i % 8) * 16; }
 
-// ns per block for 1e6 alloc then 1e6 free, best of 3.
-double bench_bulk(const Api& api, std::vector<void*>& v) {
+// ns per block for 1e6 alloc then 1e6 free, best of g_reps; fixed = 0: sizes 16..128 cycling.
+double bench_bulk(const Api& api, std::vector<void*>& v, size_t fixed = 0) {
   double best = 1e30;
-  for (int rep = 0; rep < 3; ++rep) {
+  for (int rep = 0; rep < g_reps; ++rep) {
     double t0 = now_ns();
     for (size_t i = 0; i < kBulk; ++i) {
-      v[i] = api.alloc(api.ctx, bulk_size(i));
+      v[i] = api.alloc(api.ctx, fixed ? fixed : bulk_size(i));
       *static_cast<volatile char*>(v[i]) = 1;
     }
     for (size_t i = 0; i < kBulk; ++i) api.release(api.ctx, v[i]);
@@ -145,6 +152,7 @@ long bulk_rss_kb(int which) {
 }  // namespace
 
 int main() {
+  if (const char* r = std::getenv("RCL_BENCH_REPS")) g_reps = std::atoi(r) > 0 ? std::atoi(r) : 3;
   NullSink sink;
   Allocator alloc(AllocatorOptions{}, sink);
   void* mi = dlopen("libmimalloc.so", RTLD_NOW | RTLD_LOCAL);
@@ -170,6 +178,15 @@ int main() {
     pair_mi = bench_pairs(mimalloc, false);
     bulk_mi = bench_bulk(mimalloc, v);
   }
+  // Bulk per size, interleaved per size so the three allocators of a row see the same load.
+  const size_t sweep[] = {16, 32, 48, 64, 96, 128, 192, 256, 384, 512};
+  const size_t nsweep = sizeof sweep / sizeof sweep[0];
+  double sw[nsweep][3] = {};
+  for (size_t k = 0; k < nsweep; ++k) {
+    sw[k][0] = bench_bulk(ours, v, sweep[k]);
+    sw[k][1] = bench_bulk(glibc, v, sweep[k]);
+    sw[k][2] = mi ? bench_bulk(mimalloc, v, sweep[k]) : 0;
+  }
   size_t payload = 0;
   for (size_t i = 0; i < kBulk; ++i) payload += bulk_size(i);
 
@@ -185,6 +202,16 @@ int main() {
   std::printf("  %-18s %7.2f\n  %-18s %7.2f   ratio ours/glibc    = %.2f\n", ours.name, bulk_ours, glibc.name,
               bulk_glibc, bulk_ours / bulk_glibc);
   if (mi) std::printf("  %-18s %7.2f   ratio ours/mimalloc = %.2f (goal <= 1.0)\n", mimalloc.name, bulk_mi, bulk_ours / bulk_mi);
+  std::printf("allocate 1e6 then free all, per size (ns/block; goal ours/mimalloc <= 1.0 at every size)\n");
+  std::printf("  %6s %9s %9s %9s %12s %14s\n", "size", "ours", "glibc", "mimalloc", "ours/glibc", "ours/mimalloc");
+  double worst = 0;
+  for (size_t k = 0; k < nsweep; ++k) {
+    double rmi = mi ? sw[k][0] / sw[k][2] : 0;
+    if (rmi > worst) worst = rmi;
+    std::printf("  %6zu %9.2f %9.2f %9.2f %12.2f %14.2f\n", sweep[k], sw[k][0], sw[k][1], sw[k][2],
+                sw[k][0] / sw[k][1], rmi);
+  }
+  if (mi) std::printf("  worst ours/mimalloc = %.2f (goal <= 1.0)\n", worst);
   std::printf("peak RSS growth of the bulk phase (payload %.1f MiB)\n", double(payload) / 1048576.0);
   const char* names[3] = {ours.name, glibc.name, mimalloc.name};
   for (int w = 0; w < (mi ? 3 : 2); ++w) {

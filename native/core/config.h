@@ -73,8 +73,9 @@
 #define RCL_ASSERTS_ON 1
 #endif
 
-// Sanitizer / valgrind integration (see obmalloc.cc): freed and never-used arena blocks are
-// poisoned for ASan, and announced to valgrind as malloc-like blocks.
+// Sanitizer / valgrind integration (see obmalloc.cc, docs/allocator.md): freed and never-used
+// arena blocks are poisoned for ASan; under valgrind pymalloc steps aside (every request goes
+// to malloc, as CPython built --with-valgrind does), so memcheck sees every block.
 #if defined(__SANITIZE_ADDRESS__)
 #define RCL_ASAN 1
 #elif defined(__has_feature)

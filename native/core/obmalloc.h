@@ -14,6 +14,7 @@
 #include <string>
 
 #include "config.h"
+#include "obmalloc_fast.h"
 
 RCL_BEGIN_NAMESPACE
 
@@ -46,7 +47,8 @@ class MemoryErrorSink {
 // State of an address as a block start (the pointer an allocation function returned).
 enum class BlockState : uint8_t {
   Live,     // handed out and not freed
-  Freed,    // inside memory this allocator still owns (an arena), at a block start, not live
+  Freed,    // a block start in an arena this allocator still holds, not live; or the start of a
+            // raw block given back to malloc and not handed out since (its memory is not ours)
   Foreign,  // not a block start of ours (or memory already given back to the system)
 };
 
@@ -86,10 +88,12 @@ class Allocator {
   Allocator(const Allocator&) = delete;
   Allocator& operator=(const Allocator&) = delete;
 
-  void* malloc(MemDomain domain, size_t size);
+  // malloc and free are inline: the common case (a pop from / push onto the free list of a pool
+  // that stays USED) runs here; everything else is the out-of-line *_slow path.
+  inline void* malloc(MemDomain domain, size_t size);
   void* calloc(MemDomain domain, size_t nelem, size_t elsize);
   void* realloc(MemDomain domain, void* p, size_t size);
-  void free(MemDomain domain, void* p);
+  inline void free(MemDomain domain, void* p);
 
   // Guarded-mode queries: exact, from the allocator's own metadata.
   BlockState block_state(const void* p) const;
@@ -109,7 +113,76 @@ class Allocator {
   struct Impl;
 
  private:
+  void* malloc_slow(MemDomain domain, size_t size);     // any request
+  void* malloc_small_slow(size_t size);                 // a pymalloc request the fast path missed
+  void free_slow(MemDomain domain, void* p);            // any pointer
+  void free_in_arena(void* p);                          // p is inside an arena (address_in_range)
+  obmalloc::AllocatorHot* hot_;  // == impl_ (Impl derives from AllocatorHot)
   Impl* impl_;
 };
+
+// ==================================================================================
+// Inline fast paths (the common case of CPython's pymalloc_alloc / pymalloc_free)
+// ==================================================================================
+//
+// malloc: size class lookup, the head pool of usedpools[class], pop its free block (carving the
+// next virgin block when the popped block's link is NULL, as pymalloc_pool_extend does), set the
+// live bit. A pool that would become FULL goes to the slow path.
+// free: radix-tree lookup, the live bit must be set (else: the slow path reports it), push onto
+// the pool's free list when the pool stays USED (it was not FULL and does not become EMPTY).
+// Any other case (carving, FULL/EMPTY transitions, new pools/arenas, raw blocks, debug hooks,
+// errors) goes to the slow path, which redoes the whole operation from the unchanged state.
+RCL_ALWAYS_INLINE void* Allocator::malloc(MemDomain domain, size_t size) {
+  using namespace obmalloc;
+  AllocatorHot& h = *hot_;
+  if (RCL_LIKELY(domain != MemDomain::Raw && size - 1 < h.fast_limit)) {
+    unsigned cls = SIZE2INDEX(size);
+#if defined(__GNUC__)
+    if (cls >= NB_SMALL_SIZE_CLASSES) __builtin_unreachable();  // fast_limit <= 512
+#endif
+    poolp pool = h.usedpools[cls + cls];
+    block* bp = pool->freeblock;
+    // For an empty ring, `pool` is the sentinel: its nextpool is itself.
+    if (RCL_LIKELY(pool != pool->nextpool)) {
+      block* next = link_of(bp);
+      if (RCL_UNLIKELY(next == nullptr)) {
+        // pymalloc_pool_extend's common case: carve the next virgin block (its link = NULL).
+        // When none is left the pool turns FULL: that is the slow path's job.
+        unsigned off = pool->nextoffset;
+        if (RCL_UNLIKELY(off > pool->maxnextoffset)) return malloc_small_slow(size);
+        next = reinterpret_cast<block*>(pool) + off;
+        pool->nextoffset = off + INDEX2SIZE(cls);
+        link_of(next) = nullptr;
+      }
+      pool->freeblock = next;
+      ++pool->ref.count;
+      h.arenas[pool->arenaindex].live[live_word_index(bp)] |= live_bit(bp);
+      return bp;
+    }
+    return malloc_small_slow(size);
+  }
+  return malloc_slow(domain, size);
+}
+
+RCL_ALWAYS_INLINE void Allocator::free(MemDomain domain, void* p) {
+  using namespace obmalloc;
+  AllocatorHot& h = *hot_;
+  if (RCL_LIKELY(h.fast_limit != 0 && address_in_range(h.arena_map_root, p))) {  // NULL: never in range
+    poolp pool = POOL_ADDR(p);
+    uint64_t& word = h.arenas[pool->arenaindex].live[live_word_index(p)];
+    uint64_t bit = live_bit(p);
+    block* lastfree = pool->freeblock;
+    if (RCL_LIKELY((word & bit) && lastfree != nullptr && pool->ref.count > 1)) {
+      word &= ~bit;
+      link_of(static_cast<block*>(p)) = lastfree;
+      pool->freeblock = static_cast<block*>(p);
+      --pool->ref.count;
+      return;
+    }
+    free_in_arena(p);
+    return;
+  }
+  free_slow(domain, p);
+}
 
 RCL_END_NAMESPACE
