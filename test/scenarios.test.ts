@@ -137,7 +137,9 @@ describe('CLI', () => {
   });
   it('run exp_1 --unguarded reports a segmentation fault and survives; exit 0 (as expected)', () => {
     const r = cli(['run', 'exp_1', '--unguarded']);
-    expect(r.stdout).toMatch(/3 - a\. Ref count ref_a = 0\n=> segmentation fault \(SIGSEGV\)  \(as expected\)/);
+    // The repr goes through whatever the reused block now holds as its type: it usually faults at
+    // once, but may first print a garbage repr line (CPython 3.12.1 does the same).
+    expect(r.stdout).toMatch(/3 - a\. Ref count ref_a = 0\n(?:Obj a\. Value from id .*\n)?=> segmentation fault \(SIGSEGV\)  \(as expected\)/);
     expect(r.status).toBe(0);
   });
   it('run --json shape', () => {

@@ -123,6 +123,7 @@ Allocator::Impl::Impl(const AllocatorOptions& o, MemoryErrorSink& s)
       debug(o.kind == AllocatorKind::PymallocDebug || o.kind == AllocatorKind::MallocDebug),
       pymalloc(o.kind == AllocatorKind::Pymalloc || o.kind == AllocatorKind::PymallocDebug),
       small_limit(SMALL_REQUEST_THRESHOLD),
+      trust_frees(o.trust_frees && !debug),
       sink(&s) {
   for (unsigned i = 0; i < NB_SMALL_SIZE_CLASSES; ++i) {
     usedpools[2 * i] = usedpools[2 * i + 1] = PTA(usedpools, i);
@@ -489,7 +490,7 @@ RCL_ALWAYS_INLINE void Allocator::Impl::pymalloc_free_in_arena(void* p) {
   poolp pool = POOL_ADDR(p);
   uint64_t& word = arenas[pool->arenaindex].live[live_word_index(p)];
   uint64_t bit = live_bit(p);
-  if (RCL_UNLIKELY(!(word & bit))) {
+  if (RCL_UNLIKELY(!(word & bit)) && !trust_frees) {
     report_invalid_free("_PyObject_Free", p);
     return;
   }
@@ -1172,7 +1173,11 @@ void Allocator::free_slow(MemDomain domain, void* p) {
   if (RCL_LIKELY(!s.debug)) {
     if (RCL_UNLIKELY(!p)) return;
     if (RCL_LIKELY(s.small_limit != 0) && s.pymalloc_free(p)) return;
-    if (!s.raw_free(p)) s.report_invalid_free(domain == MemDomain::Raw ? "_PyMem_RawFree" : "_PyObject_Free", p);
+    if (s.raw_free(p)) return;
+    if (s.trust_frees)
+      std::free(p);  // what CPython does: the C library decides (glibc aborts on a double free)
+    else
+      s.report_invalid_free(domain == MemDomain::Raw ? "_PyMem_RawFree" : "_PyObject_Free", p);
     return;
   }
   s.debug_free(domain, p);

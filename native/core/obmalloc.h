@@ -29,6 +29,10 @@ enum class ArenaSource : uint8_t { Mmap, Malloc };
 struct AllocatorOptions {
   AllocatorKind kind = AllocatorKind::Pymalloc;
   ArenaSource arenas = ArenaSource::Mmap;
+  // Raw C frees (unguarded runtimes): without the debug hooks, CPython's pymalloc does not check
+  // what it frees — a double free puts the block on its pool's free list twice, a foreign
+  // pointer goes to the C library's free(). When false, such frees are reported instead.
+  bool trust_frees = false;
 };
 
 // Receives the debug hooks' corruption reports. `fatal` is the text after "Fatal Python error: "

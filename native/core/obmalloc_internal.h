@@ -56,6 +56,7 @@ struct Allocator::Impl : obmalloc::AllocatorHot {
   bool debug;           // debug hooks on top of the base layer
   bool pymalloc;        // base layer is pymalloc (else everything is raw)
   size_t small_limit;   // requests with n - 1 < small_limit go to pymalloc (0 under valgrind)
+  bool trust_frees;     // AllocatorOptions::trust_frees (never with the debug hooks)
   MemoryErrorSink* sink;
 
   // ---- arenas (CPython's allarenas / maxarenas / unused_arena_objects / usable_arenas)

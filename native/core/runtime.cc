@@ -17,8 +17,15 @@ RCL_BEGIN_NAMESPACE
 // Construction
 // =============================================================================================
 
+// Unguarded runtimes free like CPython's release pymalloc: without checking.
+static AllocatorOptions with_trust(const RuntimeOptions& o) {
+  AllocatorOptions a = o.allocator;
+  a.trust_frees = !o.guard;
+  return a;
+}
+
 Runtime::Runtime(const RuntimeOptions& options, Host* host_)
-    : guard(options.guard), host(host_), alloc(options.allocator, *this) {
+    : guard(options.guard), host(host_), alloc(with_trust(options), *this) {
   gc_init(gc);
   init_static_types(*this);
   init_singletons();
