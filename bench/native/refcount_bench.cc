@@ -23,6 +23,7 @@
 //
 // Usage:
 //   refcount_bench --suite [--n-l1 N] [--n-mem N] [--reps R] [--target-ms T]   -> JSON on stdout
+//   refcount_bench --create-drop N [--reps R]   -> the core's create+drop loop, ns/iteration
 //   refcount_bench --only KERNEL.SET --passes P [--n-l1 N] [--n-mem N]          -> one kernel,
 //       for perf stat / callgrind (P = 0 runs only the setup, to subtract it)
 #include <algorithm>
@@ -44,7 +45,8 @@
   void rcb_objects_new_##b(void* rt, void** out, long n, int immortal);              \
   int64_t rcb_ref_total_##b(void* rt);                                               \
   void rcb_pair_##b(void* rt, void* const* objs, long n, long passes);               \
-  void rcb_pair_literal_##b(void* rt, void* const* objs, long n, long passes);
+  void rcb_pair_literal_##b(void* rt, void* const* objs, long n, long passes);        \
+  double rcb_create_drop_##b(long n);
 
 extern "C" {
 RCB_DECLARE(release)
@@ -138,6 +140,16 @@ int main(int argc, char** argv) {
   const long n_mem = arg_long(argc, argv, "--n-mem", 4000000);
   const long reps = std::max(1L, arg_long(argc, argv, "--reps", 7));
   const double target_ms = double(arg_long(argc, argv, "--target-ms", 20));
+  // --create-drop N: the core's create+drop loop (release build), --reps times, as JSON.
+  if (const char* cd = arg_str(argc, argv, "--create-drop")) {
+    long n = std::atol(cd);
+    long reps = arg_str(argc, argv, "--reps") ? std::atol(arg_str(argc, argv, "--reps")) : 5;
+    std::printf("{\"create_drop\":[");
+    rcb_create_drop_release(n / 10 + 1);  // warm-up
+    for (long r = 0; r < reps; r++) std::printf("%s%.4f", r ? "," : "", rcb_create_drop_release(n));
+    std::printf("]}\n");
+    return 0;
+  }
   const char* only = arg_str(argc, argv, "--only");
   if (!only && !has_flag(argc, argv, "--suite")) {
     std::fprintf(stderr, "usage: refcount_bench --suite [...] | --only KERNEL.SET --passes P\n");

@@ -102,7 +102,13 @@ function buildGraph(rt: Runtime, cls: number, n: number, graph: Graph): number {
   return root;
 }
 
-export function gcRows(opts: { quick: boolean; reps: number; log: (s: string) => void }): BenchRow[] {
+export function gcRows(opts: {
+  quick: boolean;
+  reps: number;
+  log: (s: string) => void;
+  /** The core's own create+drop loop (refcount_bench --create-drop), ns per iteration per rep. */
+  coreCreateDrop?: (n: number, reps: number) => number[];
+}): BenchRow[] {
   const sizes = opts.quick ? [3_000, 30_000] : [100_000, 1_000_000];
   const sizeName = (n: number, i: number): string => (i === 0 ? '1e5' : '1e6') + (opts.quick ? `(quick: ${n})` : '');
   const createDrop = opts.quick ? 20_000 : 1_000_000;
@@ -199,6 +205,22 @@ export function gcRows(opts: { quick: boolean; reps: number; log: (s: string) =>
     goal: null,
   };
   rows.push(pyRes ? makeRow(cspec4, oursCreateCalls, pyRes.createDrop) : missingRow(cspec4, pyErr));
+  const cspecCore: RowSpec = {
+    ...cspec,
+    id: 'gc.create_drop_core.1e6',
+    label: 'create+drop, the core alone (native loop: cls(), two setattrs, decref; no JS boundary)',
+  };
+  if (opts.coreCreateDrop && pyRes) {
+    let core: number[] = [];
+    try {
+      core = opts.coreCreateDrop(createDrop, pyRes.createDrop.length);
+    } catch (e) {
+      rows.push(missingRow(cspecCore, e instanceof Error ? e.message : String(e)));
+    }
+    if (core.length) rows.push(makeRow(cspecCore, core, pyRes.createDrop));
+  } else {
+    rows.push(missingRow(cspecCore, pyRes ? 'the native bench sources (bench/native/) ship only with a source checkout' : pyErr));
+  }
   return rows;
 }
 

@@ -10,6 +10,7 @@
  * ```
  * `npm run bench` (bench/run.mjs) is the command-line front end. See docs/performance.md.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -106,7 +107,16 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   }
   if (groups.has('gc')) {
     try {
-      rows.push(...gcRows({ quick, reps: quick ? 1 : Math.min(reps, 5), log }));
+      const haveSrc = existsSync(join(root, 'bench', 'native', 'refcount_bench.cc'));
+      const refBin = haveSrc ? (await buildNative(root, log)).refcount : null;
+      const coreCreateDrop = refBin
+        ? (n: number, r: number): number[] => {
+            const res = spawnSync(refBin, ['--create-drop', String(n), '--reps', String(r)], { encoding: 'utf8' });
+            if (res.status !== 0) throw new Error(`refcount_bench --create-drop failed: ${res.stderr}`);
+            return (JSON.parse(res.stdout) as { create_drop: number[] }).create_drop;
+          }
+        : undefined;
+      rows.push(...gcRows({ quick, reps: quick ? 1 : Math.min(reps, 5), log, ...(coreCreateDrop ? { coreCreateDrop } : {}) }));
     } catch (e) {
       failed('gc', e);
     }
