@@ -98,8 +98,14 @@ PyObject* PyType_FromOptions(Runtime& rt, const ClassOptions& opts) {
   std::memset(reinterpret_cast<char*>(op) + sizeof(PyObject), 0,
               sizeof(PyHeapTypeObject) - sizeof(PyObject));
   PyTypeObject* t = &ht->ht_type;
-  ht->ht_name_utf8 = new std::string(opts.name);
-  t->tp_name = ht->ht_name_utf8->c_str();
+  ht->ht_name_utf8 = static_cast<char*>(rt.alloc.malloc(MemDomain::Raw, opts.name.size() + 1));
+  if (ht->ht_name_utf8 == nullptr) {
+    rt.set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
+    rt.gc_object_free(op);
+    return nullptr;
+  }
+  std::memcpy(ht->ht_name_utf8, opts.name.c_str(), opts.name.size() + 1);
+  t->tp_name = ht->ht_name_utf8;
   t->tp_basicsize = sizeof(PyObject);
   t->tp_itemsize = 0;
   t->tp_flags = Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_READY |
@@ -152,7 +158,7 @@ static void type_dealloc(Runtime& rt, PyObject* op) {
     rt.alloc.free(MemDomain::Mem, ht->ht_cached_keys);
     ht->ht_cached_keys = nullptr;
   }
-  delete ht->ht_name_utf8;
+  rt.alloc.free(MemDomain::Raw, ht->ht_name_utf8);
   ht->ht_name_utf8 = nullptr;
   t->tp_name = "<deallocated type>";
   rt.gc_object_free(op);

@@ -188,7 +188,7 @@ struct PyHeapTypeObject {
   Py_ssize_t ht_keys_nentries;
   Py_ssize_t ht_keys_usable;   // shrinks by one per new instance, like dk_usable in 3.12
   uint32_t ht_host_id;         // the host's id for finalize / callbacks of this class
-  std::string* ht_name_utf8;   // tp_name points into it
+  char* ht_name_utf8;          // tp_name: a raw-domain block, so closing the runtime frees it
 };
 
 struct ClassOptions {
