@@ -116,6 +116,7 @@ export interface NativeRuntime {
   fromJs(v: Primitive): Address;
   setattrValue(a: Address, name: string, v: Primitive): void;
   appendValue(a: Address, v: Primitive): void;
+  census(): Record<string, [objects: number, refs: number, immortal: number]> | null;
 }
 
 /** @internal The JS values the native side converts by itself. */

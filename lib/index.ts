@@ -43,3 +43,14 @@ export {
 } from './errors.js';
 export type { RefcountErrorCode, NegativeRefcountFacts } from './errors.js';
 export { bindingPath, packageRoot } from './binding.js';
+export {
+  expectNoLeaks,
+  allowLeaks,
+  leaksAllowed,
+  heapSnapshot,
+  diffSnapshots,
+  formatLeakReport,
+  isClean,
+  LeakError,
+} from './leaks.js';
+export type { HeapSnapshot, LeakReport, TypeDelta, NoLeaksOptions } from './leaks.js';

@@ -619,6 +619,17 @@ export class SysModule {
   debugmallocstats(): string {
     return this.#rt.native.debugmallocstats();
   }
+  /** Live heap objects by type name (guarded runtimes: the registry of live objects; the
+   * static singletons and types are left out): how many, and the sum of their refcounts
+   * (immortal objects count no references) and how many are immortal (interned strings).
+   * Throws ERR_NOT_IN_BUILD when unguarded (no registry is kept). */
+  census(): Record<string, { objects: number; refs: number; immortal: number }> {
+    const c = this.#rt.native.census();
+    if (c === null) throw new RefcountError('ERR_NOT_IN_BUILD', 'census() needs a guarded runtime (the registry of live objects)');
+    const out: Record<string, { objects: number; refs: number; immortal: number }> = {};
+    for (const [name, [objects, refs, immortal]] of Object.entries(c)) out[name] = { objects, refs, immortal };
+    return out;
+  }
   /** The allocator's statistics as an object. */
   mallocStats(): Record<string, unknown> {
     return this.#rt.native.mallocStats();

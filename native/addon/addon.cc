@@ -1141,6 +1141,23 @@ RT_FN(fn_gc_head) {
   return a;
 }
 
+// Live heap objects by type (guarded registry): {typeName: [objects, refs, immortal]}; null
+// when unguarded.
+RT_FN(fn_census) {
+  PROLOGUE;
+  std::unordered_map<std::string, Runtime::TypeCensus> c;
+  if (!rt.census(&c)) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  for (auto& [name, t] : c) {
+    Napi::Array a = Napi::Array::New(env, 3);
+    a.Set(0u, Napi::Number::New(env, static_cast<double>(t.objects)));
+    a.Set(1u, Napi::Number::New(env, static_cast<double>(t.refs)));
+    a.Set(2u, Napi::Number::New(env, static_cast<double>(t.immortal)));
+    o.Set(name, a);
+  }
+  return o;
+}
+
 struct Entry {
   const char* name;
   Fn fn;
@@ -1177,6 +1194,7 @@ const Entry kFunctions[] = {
     {"weakrefNew", fn_weakref_new}, {"weakrefGet", fn_weakref_get},
     {"weakrefCount", fn_weakref_count}, {"gcHead", fn_gc_head}, {"fromJs", fn_from_js},
     {"setattrValue", fn_setattr_value}, {"appendValue", fn_append_value},
+    {"census", fn_census},
 };
 
 napi_value make_raw(napi_env env, const char* name, napi_callback cb, RtHandle* h) {

@@ -309,6 +309,21 @@ void Runtime::gc_object_free(PyObject* op) {
   alloc.free(MemDomain::Obj, reinterpret_cast<char*>(op) - _PyObject_PreHeaderSize(op));
 }
 
+bool Runtime::census(std::unordered_map<std::string, TypeCensus>* out) const {
+  if (!guard) return false;
+  live_objects_.for_each([&](const void* p) {
+    if (is_static_object(p)) return;
+    const PyObject* op = static_cast<const PyObject*>(p);
+    TypeCensus& c = (*out)[Py_TYPE(op)->tp_name];
+    c.objects++;
+    if (_Py_IsImmortal(op))
+      c.immortal++;
+    else
+      c.refs += Py_REFCNT(op);
+  });
+  return true;
+}
+
 bool Runtime::was_freed_object(const void* p) const { return freed_objects_.contains(p); }
 
 bool Runtime::is_static_object(const void* p) const {
