@@ -429,8 +429,8 @@ describe('model-based fuzzing (fast-check command sequences against test/model/h
     it(`${build}: random sequences agree with the model after every step`, () => {
       const t0 = performance.now();
       let ops = 0;
-      // Sequences of up to 60 commands (about 45 on average with teardown); runs until the quota.
-      while (ops < perBuild) ops += fuzzBuild(build, 200, 60);
+      // Sequences of up to 200 commands (plus the teardown); batches of 50 until the quota.
+      while (ops < perBuild) ops += fuzzBuild(build, 50, Number(process.env["FUZZ_MAX_COMMANDS"] ?? 200));
       total[build] = ops;
       console.log(`fuzz ${build}: ${ops} operations in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
       expect(ops).toBeGreaterThanOrEqual(perBuild);

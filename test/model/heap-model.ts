@@ -461,7 +461,9 @@ export class HeapModel {
         this.#untrack(o);
       }
     }
-    if (generation === 1) this.longLivedPending += survivors.filter((o) => o.tracked).length;
+    // A class brings its __mro__ tuple (tracked, always in the class's generation): weight 2.
+    const weight = (o: MObj): number => (o.kind === 'class' ? 2 : 1);
+    if (generation === 1) for (const o of survivors) if (o.tracked) this.longLivedPending += weight(o);
     for (const o of survivors) if (o.tracked) o.gen = old;
     if (generation === 2) {
       for (const o of survivors) {
@@ -469,7 +471,7 @@ export class HeapModel {
       }
       this.longLivedPending = 0;
       let total = 0;
-      for (const o of this.objs.values()) if (o.tracked && o.gen === 2 && !unreachable.has(o.id)) total++;
+      for (const o of this.objs.values()) if (o.tracked && o.gen === 2 && !unreachable.has(o.id)) total += weight(o);
       this.longLivedTotal = total;
     }
     const trash = young.filter((o) => unreachable.has(o.id));
