@@ -55,6 +55,8 @@ export class World {
       const mc = this.m.addClass(c.cls.name, CLASSES.find((x) => x[0] === c.cls.name)![1], Number(c.cls.ref.refcnt), c.cls.id, rt.gc.generationOf(c.cls.ref));
       c.id = mc.id;
     }
+    const garbage = rt.gc.garbage;
+    this.m.addInternal(Number(garbage.refcnt), garbage.id, rt.gc.generationOf(garbage));
     // One instance of each class with a, b, c set: fixes the shared keys' order (and keeps the
     // class's shared keys from running out). They are ordinary roots from then on.
     this.censusBase = rt.sys.census();

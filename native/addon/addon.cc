@@ -784,6 +784,20 @@ uintptr_t readable_addr(const Napi::CallbackInfo& info, size_t i, RtHandle* h, s
   }
   return a;
 }
+// The write paths: only memory no allocator metadata lives in (a write into a freed block
+// would corrupt the free list and crash a later allocation). Freed blocks are ERR_USE_AFTER_FREE.
+uintptr_t writable_addr(const Napi::CallbackInfo& info, size_t i, RtHandle* h, size_t n) {
+  uintptr_t a = readable_addr(info, i, h, n);
+  if (h->rt->guard && !h->rt->writable(a, n)) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, a);
+    bool freed = h->rt->was_freed_object(reinterpret_cast<const void*>(a));
+    throw_js(info.Env(), h->addon, freed ? ErrorCode::UseAfterFree : ErrorCode::InvalidAddress,
+             std::string(buf) + (freed ? " is inside a freed block (use after free): not writable"
+                                       : " is not inside a live block of this runtime: not writable"));
+  }
+  return a;
+}
 RT_FN(fn_read_word) {
   PROLOGUE;
   uintptr_t a = readable_addr(info, 0, h, 8);
@@ -793,7 +807,7 @@ RT_FN(fn_read_word) {
 }
 RT_FN(fn_write_word) {
   PROLOGUE;
-  uintptr_t a = readable_addr(info, 0, h, 8);
+  uintptr_t a = writable_addr(info, 0, h, 8);
   int64_t v;
   if (info.Length() > 1 && info[1].IsBigInt()) {
     bool lossless;
@@ -819,7 +833,7 @@ RT_FN(fn_write_bytes) {
   PROLOGUE;
   if (info.Length() < 2 || !info[1].IsBuffer()) throw Napi::TypeError::New(env, "data must be a Buffer");
   Napi::Buffer<uint8_t> b = info[1].As<Napi::Buffer<uint8_t>>();
-  uintptr_t a = readable_addr(info, 0, h, b.Length() ? b.Length() : 1);
+  uintptr_t a = writable_addr(info, 0, h, b.Length() ? b.Length() : 1);
   std::memcpy(reinterpret_cast<void*>(a), b.Data(), b.Length());
   return env.Undefined();
 }

@@ -340,6 +340,13 @@ bool Runtime::readable(uintptr_t addr, size_t n) const {
   return alloc.contains(p, n);
 }
 
+bool Runtime::writable(uintptr_t addr, size_t n) const {
+  const void* p = reinterpret_cast<const void*>(addr);
+  if (is_static_object(p) && is_static_object(reinterpret_cast<const char*>(p) + n - 1))
+    return true;
+  return alloc.writable(p, n);
+}
+
 PyObject* Runtime::checked_object(uintptr_t addr) {
   const void* p = reinterpret_cast<const void*>(addr);
   if (!guard) return reinterpret_cast<PyObject*>(addr);

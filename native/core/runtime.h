@@ -146,6 +146,9 @@ class Runtime final : public MemoryErrorSink {
   PyObject* checked_object(uintptr_t addr);
   // May [addr, addr+n) be read / written (memory this runtime owns right now)?
   bool readable(uintptr_t addr, size_t n) const;
+  // May [addr, addr+n) be written: a static object of this runtime, or inside one live block
+  // (never freed blocks or the allocator's metadata, whose corruption would crash later).
+  bool writable(uintptr_t addr, size_t n) const;
 
   // ------------------------------------------------------------------ singletons
   bool is_static_object(const void* p) const;

@@ -109,6 +109,14 @@ export class HeapModel {
     return o;
   }
 
+  /** A tracked object of the runtime's own (gc.garbage): survives every collection, no referents. */
+  addInternal(rc: number, addr: number, gen: number): MObj {
+    const o = this.#make('class', 'list', { rc, tracked: true, gen });
+    o.addr = addr;
+    (o as { internal?: boolean }).internal = true;
+    return o;
+  }
+
   #gcAlloc(o: MObj, track: boolean): void {
     this.counts[0]!++;
     if (this.counts[0]! > this.thresholds[0]! && this.enabled && this.thresholds[0] !== 0 && !this.collecting) this.scheduled = true;
@@ -462,7 +470,7 @@ export class HeapModel {
       }
     }
     // A class brings its __mro__ tuple (tracked, always in the class's generation): weight 2.
-    const weight = (o: MObj): number => (o.kind === 'class' ? 2 : 1);
+    const weight = (o: MObj): number => (o.kind === 'class' && !(o as { internal?: boolean }).internal ? 2 : 1);
     if (generation === 1) for (const o of survivors) if (o.tracked) this.longLivedPending += weight(o);
     for (const o of survivors) if (o.tracked) o.gen = old;
     if (generation === 2) {
