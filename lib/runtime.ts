@@ -727,7 +727,13 @@ export class GcModule {
   }
   /** gc.garbage: the runtime's list (borrowed; mutate it in place). */
   get garbage(): Ref {
-    this.#garbage ??= new Ref(this.#rt, this.#rt.native.gcGarbage(), true);
+    if (this.#garbage === undefined) {
+      // gcGarbage() returns a new reference; the runtime owns the list for its whole life, so the
+      // borrowed Ref gives that reference straight back (it used to keep it: one leaked reference).
+      const a = this.#rt.native.gcGarbage();
+      this.#rt.native.decref(a);
+      this.#garbage = new Ref(this.#rt, a, true);
+    }
     return this.#garbage;
   }
 }

@@ -38,7 +38,7 @@ describe('worker_threads', () => {
     const lab = await import('../lib/index.js');
     for (const build of lab.BUILDS) {
       const rt = lab.Runtime.create({ build });
-      for (let i = 0; i < 3000; i++) rt.list([rt.int(i + 1000), rt.str('main')]).release();
+      for (let i = 0; i < 3000; i++) rt.list([i + 1000, 'main']).release();
       rt.close();
     }
     const results = await Promise.all(done);
