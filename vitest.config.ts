@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     pool: 'forks',
     include: ['test/**/*.test.ts'],
+    // Every debug runtime a test makes ends without leaked references or blocks.
+    setupFiles: ['test/setup/leak-check.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

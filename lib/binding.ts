@@ -119,6 +119,7 @@ export interface NativeRuntime {
   appendValue(a: Address, v: Primitive): void;
   objectState(a: Address): 'live' | 'freed' | 'invalid' | 'unknown';
   referentEdges(a: Address): [string, Address][];
+  census(): Record<string, [objects: number, refs: number, immortal: number]> | null;
 }
 
 /** @internal The JS values the native side converts by itself. */

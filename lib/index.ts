@@ -70,3 +70,14 @@ export type {
   DrawScenarioOptions,
   DrawnScenario,
 } from './draw/index.js';
+export {
+  expectNoLeaks,
+  allowLeaks,
+  leaksAllowed,
+  heapSnapshot,
+  diffSnapshots,
+  formatLeakReport,
+  isClean,
+  LeakError,
+} from './leaks.js';
+export type { HeapSnapshot as LeakSnapshot, LeakReport, TypeDelta, NoLeaksOptions } from './leaks.js';

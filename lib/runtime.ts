@@ -625,6 +625,17 @@ export class SysModule {
   debugmallocstats(): string {
     return this.#rt.native.debugmallocstats();
   }
+  /** Live heap objects by type name (guarded runtimes: the registry of live objects; the
+   * static singletons and types are left out): how many, and the sum of their refcounts
+   * (immortal objects count no references) and how many are immortal (interned strings).
+   * Throws ERR_NOT_IN_BUILD when unguarded (no registry is kept). */
+  census(): Record<string, { objects: number; refs: number; immortal: number }> {
+    const c = this.#rt.native.census();
+    if (c === null) throw new RefcountError('ERR_NOT_IN_BUILD', 'census() needs a guarded runtime (the registry of live objects)');
+    const out: Record<string, { objects: number; refs: number; immortal: number }> = {};
+    for (const [name, [objects, refs, immortal]] of Object.entries(c)) out[name] = { objects, refs, immortal };
+    return out;
+  }
   /** The allocator's statistics as an object. */
   mallocStats(): Record<string, unknown> {
     return this.#rt.native.mallocStats();
@@ -722,7 +733,13 @@ export class GcModule {
   }
   /** gc.garbage: the runtime's list (borrowed; mutate it in place). */
   get garbage(): Ref {
-    this.#garbage ??= new Ref(this.#rt, this.#rt.native.gcGarbage(), true);
+    if (this.#garbage === undefined) {
+      // gcGarbage() returns a new reference; the runtime owns the list for its whole life, so the
+      // borrowed Ref gives that reference straight back (it used to keep it: one leaked reference).
+      const a = this.#rt.native.gcGarbage();
+      this.#rt.native.decref(a);
+      this.#garbage = new Ref(this.#rt, a, true);
+    }
     return this.#garbage;
   }
 }

@@ -1,7 +1,7 @@
 // worker_threads: the addon is context-aware; every worker has its own runtimes of every build.
 import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
-import { DIST } from './helpers/child.js';
+import { DIST, runChild } from './helpers/child.js';
 
 const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -38,7 +38,7 @@ describe('worker_threads', () => {
     const lab = await import('../lib/index.js');
     for (const build of lab.BUILDS) {
       const rt = lab.Runtime.create({ build });
-      for (let i = 0; i < 3000; i++) rt.list([rt.int(i + 1000), rt.str('main')]).release();
+      for (let i = 0; i < 3000; i++) rt.list([i + 1000, 'main']).release();
       rt.close();
     }
     const results = await Promise.all(done);
@@ -58,4 +58,76 @@ describe('worker_threads', () => {
     }
     await Promise.all(workers.map((w) => w.terminate()));
   });
+});
+
+// Four workers, each churning for a few seconds (a runtime of every build in turn, objects,
+// cycles, collections), while the main thread waits: no crash, every worker's heap valid.
+const longWorker = `
+const { parentPort, workerData } = require('node:worker_threads');
+import(${JSON.stringify(DIST)}).then((lab) => {
+  const until = Date.now() + workerData.ms;
+  let ops = 0, rounds = 0;
+  while (Date.now() < until) {
+    for (const build of lab.BUILDS) {
+      const rt = lab.Runtime.create({ build });
+      const A = rt.defineClass('L' + workerData.n);
+      for (let i = 0; i < 2000; i++) {
+        const a = A.new({ i });
+        const b = A.new({ other: a });
+        a.setattr('other', b);
+        b.release();
+        a.release();
+        ops += 6;
+      }
+      rt.gc.collect();
+      if (rt.capi.validateHeap() !== null) throw new Error('heap invalid');
+      rt.close();
+    }
+    rounds++;
+  }
+  parentPort.postMessage({ ops, rounds });
+}).catch((e) => { parentPort.postMessage({ error: String(e && e.stack || e) }); });
+`;
+
+describe('worker_threads, longer', () => {
+  it('4 workers run for a few seconds each', async () => {
+    const ms = Number(process.env['WORKER_MS'] ?? 3000);
+    const workers = [0, 1, 2, 3].map((n) => new Worker(longWorker, { eval: true, workerData: { n, ms } }));
+    const results = await Promise.all(
+      workers.map((w) => new Promise<{ ops: number; rounds: number; error?: string }>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      })),
+    );
+    for (const r of results) {
+      expect(r.error).toBeUndefined();
+      expect(r.rounds).toBeGreaterThan(0);
+    }
+    await Promise.all(workers.map((w) => w.terminate()));
+  }, 60_000);
+});
+
+describe('closing a runtime returns its memory', () => {
+  // Not under the sanitizers: ASan's shadow memory and quarantine make RSS meaningless there.
+  it.skipIf(!!process.env['RCL_SANITIZER'])('about 200 MB of objects, close(), RSS back within a margin (child process)', () => {
+    const r = runChild(`
+      const mb = () => process.memoryUsage().rss / 2 ** 20;
+      globalThis.gc?.();
+      const before = mb();
+      const rt = lab.Runtime.create({ build: 'release' });
+      const big = rt.list([]);
+      const pad = 'x'.repeat(400);
+      for (let i = 0; i < 480000; i++) big.append(pad + i); // ~440-byte str objects in pymalloc arenas
+      const peak = mb();
+      big.release(); // the list and every str back to pymalloc, empty arenas back to the system
+      rt.close();
+      globalThis.gc?.();
+      const after = mb();
+      console.log(JSON.stringify({ before, peak, after }));
+    `, ['--expose-gc']);
+    expect(r.status, r.stderr).toBe(0);
+    const { before, peak, after } = JSON.parse(r.stdout) as { before: number; peak: number; after: number };
+    expect(peak - before).toBeGreaterThan(180);
+    expect(after - before).toBeLessThan(40);
+  }, 60_000);
 });

@@ -812,16 +812,42 @@ uintptr_t readable_addr(const Napi::CallbackInfo& info, size_t i, RtHandle* h, s
   }
   return a;
 }
+// The write paths: only memory no allocator metadata lives in (a write into a freed block
+// would corrupt the free list and crash a later allocation). Freed blocks are ERR_USE_AFTER_FREE.
+uintptr_t writable_addr(const Napi::CallbackInfo& info, size_t i, RtHandle* h, size_t n) {
+  uintptr_t a = readable_addr(info, i, h, n);
+  if (h->rt->guard && !h->rt->writable(a, n)) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, a);
+    bool freed = h->rt->was_freed_object(reinterpret_cast<const void*>(a));
+    throw_js(info.Env(), h->addon, freed ? ErrorCode::UseAfterFree : ErrorCode::InvalidAddress,
+             std::string(buf) + (freed ? " is inside a freed block (use after free): not writable"
+                                       : " is not inside a live block of this runtime: not writable"));
+  }
+  return a;
+}
+// Guarded reads may look at a freed block on purpose (CPython prints what pymalloc left there),
+// which the ASan builds keep poisoned: the copy is not instrumented (a byte loop, so no
+// intercepted memcpy either).
+#if defined(__GNUC__)
+__attribute__((no_sanitize("address")))
+#endif
+void copy_out(void* dst, const void* src, size_t n) {
+  auto* d = static_cast<volatile unsigned char*>(dst);
+  auto* p = static_cast<const volatile unsigned char*>(src);
+  for (size_t i = 0; i < n; i++) d[i] = p[i];
+}
+
 RT_FN(fn_read_word) {
   PROLOGUE;
   uintptr_t a = readable_addr(info, 0, h, 8);
   int64_t v;
-  std::memcpy(&v, reinterpret_cast<const void*>(a), sizeof v);
+  copy_out(&v, reinterpret_cast<const void*>(a), sizeof v);
   return int64_value(env, v);
 }
 RT_FN(fn_write_word) {
   PROLOGUE;
-  uintptr_t a = readable_addr(info, 0, h, 8);
+  uintptr_t a = writable_addr(info, 0, h, 8);
   int64_t v;
   if (info.Length() > 1 && info[1].IsBigInt()) {
     bool lossless;
@@ -841,13 +867,15 @@ RT_FN(fn_read_bytes) {
   if (!(n >= 0 && n <= (1 << 20)) || std::floor(n) != n)
     throw_js(env, h->addon, ErrorCode::Value, "length must be an integer in 0..1048576");
   uintptr_t a = readable_addr(info, 0, h, static_cast<size_t>(n) ? static_cast<size_t>(n) : 1);
-  return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(a), static_cast<size_t>(n));
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(n));
+  copy_out(out.Data(), reinterpret_cast<const void*>(a), static_cast<size_t>(n));
+  return out;
 }
 RT_FN(fn_write_bytes) {
   PROLOGUE;
   if (info.Length() < 2 || !info[1].IsBuffer()) throw Napi::TypeError::New(env, "data must be a Buffer");
   Napi::Buffer<uint8_t> b = info[1].As<Napi::Buffer<uint8_t>>();
-  uintptr_t a = readable_addr(info, 0, h, b.Length() ? b.Length() : 1);
+  uintptr_t a = writable_addr(info, 0, h, b.Length() ? b.Length() : 1);
   std::memcpy(reinterpret_cast<void*>(a), b.Data(), b.Length());
   return env.Undefined();
 }
@@ -1239,6 +1267,23 @@ RT_FN(fn_gc_head) {
   return a;
 }
 
+// Live heap objects by type (guarded registry): {typeName: [objects, refs, immortal]}; null
+// when unguarded.
+RT_FN(fn_census) {
+  PROLOGUE;
+  std::unordered_map<std::string, Runtime::TypeCensus> c;
+  if (!rt.census(&c)) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  for (auto& [name, t] : c) {
+    Napi::Array a = Napi::Array::New(env, 3);
+    a.Set(0u, Napi::Number::New(env, static_cast<double>(t.objects)));
+    a.Set(1u, Napi::Number::New(env, static_cast<double>(t.refs)));
+    a.Set(2u, Napi::Number::New(env, static_cast<double>(t.immortal)));
+    o.Set(name, a);
+  }
+  return o;
+}
+
 struct Entry {
   const char* name;
   Fn fn;
@@ -1276,6 +1321,7 @@ const Entry kFunctions[] = {
     {"weakrefCount", fn_weakref_count}, {"gcHead", fn_gc_head}, {"fromJs", fn_from_js},
     {"setattrValue", fn_setattr_value}, {"appendValue", fn_append_value},
     {"objectState", fn_object_state}, {"referentEdges", fn_referent_edges},
+    {"census", fn_census},
 };
 
 napi_value make_raw(napi_env env, const char* name, napi_callback cb, RtHandle* h) {

@@ -1201,6 +1201,35 @@ bool Allocator::contains(const void* p, size_t n) const {
   return a >= it->first && a + n <= it->first + it->second.size;
 }
 
+bool Allocator::writable(const void* p, size_t n) const {
+  const Impl& s = *impl_;
+  uintptr_t a = uintptr_t(p);
+  if (n == 0 || a + n < a) return false;
+  if (const arena_object* ao = s.arena_of(p)) {
+    uintptr_t first = (ao->address + POOL_SIZE_MASK) & ~POOL_SIZE_MASK;
+    if (a < first || a >= uintptr_t(ao->pool_address)) return false;
+    const pool_header* pool = POOL_ADDR(p);
+    uintptr_t off = a - uintptr_t(pool);
+    if (off < POOL_OVERHEAD || pool->szidx >= NB_SMALL_SIZE_CLASSES || off >= pool->nextoffset) return false;
+    size_t size = INDEX2SIZE(pool->szidx);
+    uintptr_t start = uintptr_t(pool) + POOL_OVERHEAD + (off - POOL_OVERHEAD) / size * size;
+    if (s.base_state(reinterpret_cast<const void*>(start)) != BlockState::Live) return false;
+    if (!s.debug) return a + n <= start + size;
+    // debug hooks: only the caller's bytes, not the size / API id header or the guard bytes
+    uintptr_t data = start + DEBUG_HEAD;
+    return a >= data && a + n <= data + read_size_t(reinterpret_cast<const uint8_t*>(start));
+  }
+  auto it = s.raw_blocks.upper_bound(a);
+  if (it == s.raw_blocks.begin()) return false;
+  --it;
+  uintptr_t start = it->first, end = it->first + it->second.size;
+  if (s.debug) {
+    end = start + DEBUG_HEAD + read_size_t(reinterpret_cast<const uint8_t*>(start));
+    start += DEBUG_HEAD;
+  }
+  return a >= start && a + n <= end;
+}
+
 size_t Allocator::usable_size(const void* p) const {
   const Impl& s = *impl_;
   if (block_state(p) != BlockState::Live) return 0;

@@ -104,6 +104,10 @@ class Allocator {
   // True when [p, p+n) lies inside memory this allocator owns right now (an arena it holds,
   // or a live raw block). Reading there cannot fault.
   bool contains(const void* p, size_t n) const;
+  // True when [p, p+n) lies inside one live block (the allocator's own metadata -- pool
+  // headers, the free list links in freed blocks -- is never writable). Writing there cannot
+  // corrupt the allocator.
+  bool writable(const void* p, size_t n) const;
   // Requested size of a live block (debug hooks know it exactly; otherwise the block size).
   size_t usable_size(const void* p) const;
 

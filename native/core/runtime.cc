@@ -316,6 +316,21 @@ void Runtime::gc_object_free(PyObject* op) {
   alloc.free(MemDomain::Obj, reinterpret_cast<char*>(op) - _PyObject_PreHeaderSize(op));
 }
 
+bool Runtime::census(std::unordered_map<std::string, TypeCensus>* out) const {
+  if (!guard) return false;
+  live_objects_.for_each([&](const void* p) {
+    if (is_static_object(p)) return;
+    const PyObject* op = static_cast<const PyObject*>(p);
+    TypeCensus& c = (*out)[Py_TYPE(op)->tp_name];
+    c.objects++;
+    if (_Py_IsImmortal(op))
+      c.immortal++;
+    else
+      c.refs += Py_REFCNT(op);
+  });
+  return true;
+}
+
 bool Runtime::was_freed_object(const void* p) const { return freed_objects_.contains(p); }
 
 bool Runtime::is_static_object(const void* p) const {
@@ -330,6 +345,13 @@ bool Runtime::readable(uintptr_t addr, size_t n) const {
   if (is_static_object(p) && is_static_object(reinterpret_cast<const char*>(p) + n - 1))
     return true;
   return alloc.contains(p, n);
+}
+
+bool Runtime::writable(uintptr_t addr, size_t n) const {
+  const void* p = reinterpret_cast<const void*>(addr);
+  if (is_static_object(p) && is_static_object(reinterpret_cast<const char*>(p) + n - 1))
+    return true;
+  return alloc.writable(p, n);
 }
 
 PyObject* Runtime::checked_object(uintptr_t addr) {

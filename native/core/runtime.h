@@ -130,12 +130,25 @@ class Runtime final : public MemoryErrorSink {
 
   // Guarded registry of object addresses.
   bool is_live_object(const void* p) const { return live_objects_.contains(p); }
+  // Census of the live heap objects (guarded mode: the registry; statics excluded), by type
+  // name: how many objects, the sum of their refcounts (immortals count 0 references) and how
+  // many are immortal (interned strings, made immortal for good).
+  // Returns false in unguarded mode, where no registry is kept.
+  struct TypeCensus {
+    size_t objects = 0;
+    int64_t refs = 0;
+    size_t immortal = 0;
+  };
+  bool census(std::unordered_map<std::string, TypeCensus>* out) const;
   bool was_freed_object(const void* p) const;
   // Validates that `addr` is a live object of this runtime (guarded mode); sets ERR_INVALID_
   // ADDRESS / ERR_USE_AFTER_FREE and returns nullptr otherwise.
   PyObject* checked_object(uintptr_t addr);
   // May [addr, addr+n) be read / written (memory this runtime owns right now)?
   bool readable(uintptr_t addr, size_t n) const;
+  // May [addr, addr+n) be written: a static object of this runtime, or inside one live block
+  // (never freed blocks or the allocator's metadata, whose corruption would crash later).
+  bool writable(uintptr_t addr, size_t n) const;
 
   // ------------------------------------------------------------------ singletons
   bool is_static_object(const void* p) const;
