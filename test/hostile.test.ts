@@ -112,7 +112,14 @@ function addrCases(): Case[] {
       // writes: unaligned inside a live scratch block is fine; past its end, or into a freed
       // block (the allocator's free list lives there), never
       out.push({ name: `${fname}(unaligned scratch+1)`, run: (f) => fn(f, f.scratch + 1), expect: ['ok'] });
-      out.push({ name: `${fname}(scratch end - 4)`, run: (f) => fn(f, f.scratch + 60), expect: ['ERR_INVALID_ADDRESS'] });
+      // Without the debug hooks, 60..68 crosses the 64-byte block into the next one: refused.
+      // With them (the debug build's pymalloc_debug), the block is 16 + 64 + 8 bytes in a
+      // 96-byte slot: 60..68 lands in the tail guard bytes, which a guarded runtime lets the
+      // caller corrupt (the hooks report it at free, as MemoryCorruptionError); 76..84 leaves
+      // the 96-byte slot and is refused.
+      out.push({ name: `${fname}(scratch end - 4)`, run: (f) => fn(f, f.scratch + 60), expect: ['ERR_INVALID_ADDRESS'], builds: ['release', 'nodealloc'] });
+      out.push({ name: `${fname}(scratch end - 4, into the guard bytes)`, run: (f) => fn(f, f.scratch + 60), expect: ['ok'], builds: ['debug'] });
+      out.push({ name: `${fname}(past the debug block)`, run: (f) => fn(f, f.scratch + 76), expect: ['ERR_INVALID_ADDRESS'], builds: ['debug'] });
       // (the 470-character str is a raw block under the debug hooks, returned to the system when freed)
       out.push({ name: `${fname}(freed object)`, run: (f) => fn(f, f.freedAddr), expect: ['ERR_USE_AFTER_FREE', 'ERR_INVALID_ADDRESS'], builds: FREEING });
       out.push({ name: `${fname}(inside a freed block)`, run: (f) => fn(f, f.freedAddr + 8), expect: ['ERR_INVALID_ADDRESS', 'ERR_USE_AFTER_FREE'], builds: FREEING });

@@ -1214,20 +1214,15 @@ bool Allocator::writable(const void* p, size_t n) const {
     size_t size = INDEX2SIZE(pool->szidx);
     uintptr_t start = uintptr_t(pool) + POOL_OVERHEAD + (off - POOL_OVERHEAD) / size * size;
     if (s.base_state(reinterpret_cast<const void*>(start)) != BlockState::Live) return false;
-    if (!s.debug) return a + n <= start + size;
-    // debug hooks: only the caller's bytes, not the size / API id header or the guard bytes
-    uintptr_t data = start + DEBUG_HEAD;
-    return a >= data && a + n <= data + read_size_t(reinterpret_cast<const uint8_t*>(start));
+    // Anywhere inside one live block, the debug hooks' header and guard bytes included: a
+    // corrupted pad is what the hooks exist to report (at free), never a crash. A write into a
+    // freed block would cut the pool's free list, so that is refused.
+    return a + n <= start + size;
   }
   auto it = s.raw_blocks.upper_bound(a);
   if (it == s.raw_blocks.begin()) return false;
   --it;
-  uintptr_t start = it->first, end = it->first + it->second.size;
-  if (s.debug) {
-    end = start + DEBUG_HEAD + read_size_t(reinterpret_cast<const uint8_t*>(start));
-    start += DEBUG_HEAD;
-  }
-  return a >= start && a + n <= end;
+  return a >= it->first && a + n <= it->first + it->second.size;
 }
 
 size_t Allocator::usable_size(const void* p) const {
