@@ -103,36 +103,9 @@ export async function pool<T, R>(items: readonly T[], n: number, fn: (t: T) => P
 
 // ------------------------------------------------------------------------------- CPython
 
-export interface PythonCommand {
-  readonly cmd: string;
-  readonly env: NodeJS.ProcessEnv;
-  readonly version: string;
-  readonly description: string;
-}
-
-let cachedPython: PythonCommand | null | undefined;
-
-/** A CPython 3.12 interpreter: $REFCOUNT_LAB_PYTHON, python3.12, or pyenv's 3.12.1; else null. */
-export function findCPython312(): PythonCommand | null {
-  if (cachedPython !== undefined) return cachedPython;
-  const candidates: { cmd: string; env: Record<string, string>; label: string }[] = [];
-  const override = process.env['REFCOUNT_LAB_PYTHON'];
-  if (override) candidates.push({ cmd: override, env: {}, label: override });
-  candidates.push({ cmd: 'python3.12', env: {}, label: 'python3.12' });
-  candidates.push({ cmd: 'python3', env: { PYENV_VERSION: '3.12.1' }, label: 'PYENV_VERSION=3.12.1 python3' });
-  candidates.push({ cmd: 'python3', env: {}, label: 'python3' });
-  cachedPython = null;
-  for (const c of candidates) {
-    const env = { ...process.env, ...c.env };
-    const r = spawnSync(c.cmd, ['--version'], { env, encoding: 'utf8', timeout: 10_000 });
-    const m = /Python (3\.12\.\d+)/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
-    if (r.status === 0 && m) {
-      cachedPython = { cmd: c.cmd, env, version: m[1] as string, description: `${c.label} (Python ${m[1]})` };
-      break;
-    }
-  }
-  return cachedPython;
-}
+import { findCPython312 } from '../python.js';
+export { findCPython312 };
+export type { PythonCommand } from '../python.js';
 
 /** Where the Python originals are. */
 export function pythonDir(): string {

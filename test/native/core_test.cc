@@ -16,18 +16,10 @@
 #include "../../native/core/runtime.h"
 #include "../../native/core/types/types.h"
 
+#include "check.h"
+
 using namespace rcl;
 
-static int g_passed = 0, g_failed = 0;
-#define CHECK(cond)                                               \
-  do {                                                            \
-    if (cond) {                                                   \
-      ++g_passed;                                                 \
-    } else {                                                      \
-      ++g_failed;                                                 \
-      std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                             \
-  } while (0)
 
 // A host that records what the core asks for (finalizers, weakref callbacks, gc callbacks).
 struct TestHost final : Host {

@@ -11,19 +11,11 @@
 
 #include "../../native/core/obmalloc_internal.h"
 
+#include "check.h"
+
 using namespace rcl;
 using namespace rcl::obmalloc;
 
-static int g_passed = 0, g_failed = 0;
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (cond) {                                                            \
-      ++g_passed;                                                          \
-    } else {                                                               \
-      ++g_failed;                                                          \
-      std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-    }                                                                      \
-  } while (0)
 
 struct RecordingSink : MemoryErrorSink {
   std::vector<std::pair<std::string, std::string>> errors;
