@@ -206,7 +206,7 @@ describe('refcount-lab draw (CLI) and index.html in headless Chromium', () => {
     spawnSync(
       chromium as string,
       ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, `--screenshot=${png}`, '--window-size=1200,900', `file://${join(out, 'index.html')}#3`],
-      { timeout: 90_000, encoding: 'utf8' },
+      { timeout: 90_000, encoding: 'utf8', env: plainEnv() },
     );
     expect(existsSync(png)).toBe(true);
     expect(statSync(png).size).toBeGreaterThan(5000);
@@ -214,13 +214,20 @@ describe('refcount-lab draw (CLI) and index.html in headless Chromium', () => {
   }, 120_000);
 });
 
+/** The environment without the sanitizer preload (test:asan sets LD_PRELOAD for node only). */
+function plainEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env['LD_PRELOAD'];
+  return env;
+}
+
 /** /usr/bin/chromium, installing Debian's package when missing; null when that fails. */
 function ensureChromium(): string | null {
   const bin = '/usr/bin/chromium';
   if (existsSync(bin)) return bin;
   try {
-    execFileSync('apt-get', ['update'], { stdio: 'ignore', timeout: 300_000 });
-    execFileSync('apt-get', ['install', '-y', 'chromium'], { stdio: 'ignore', timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['update'], { stdio: 'ignore', timeout: 300_000, env: plainEnv() });
+    execFileSync('apt-get', ['install', '-y', 'chromium'], { stdio: 'ignore', timeout: 600_000, env: { ...plainEnv(), DEBIAN_FRONTEND: 'noninteractive' } });
   } catch {
     return null;
   }
