@@ -149,8 +149,17 @@ export class World {
     for (const o of m.live()) {
       if (o.addr === 0) continue;
       if (n.refcnt(o.addr) !== o.rc) expect(n.refcnt(o.addr), `refcount of ${o.typeName} #${o.id}`).toBe(o.rc);
+      if (o.trackingUncertain) {
+        // decided by the collector's list order (heap-model.ts, untrack_tuples): take it
+        o.trackingUncertain = false;
+        if (!n.gcIsTracked(o.addr)) {
+          o.tracked = false;
+          o.gen = -1;
+        }
+      }
       if (o.kind !== 'int' && o.kind !== 'float' && o.kind !== 'str' && n.gcIsTracked(o.addr) !== o.tracked) {
-        expect(n.gcIsTracked(o.addr), `tracked ${o.typeName} #${o.id}`).toBe(o.tracked);
+        const items = 'items' in o && Array.isArray((o as { items?: unknown }).items) ? ` items ${JSON.stringify((o as unknown as { items: number[] }).items.map((i) => [this.m.get(i).kind, this.m.get(i).tracked, n.kind(this.m.get(i).addr)]))}` : '';
+        expect(n.gcIsTracked(o.addr), `tracked ${o.typeName} #${o.id} (runtime generation ${n.gcGenerationOf(o.addr)}, model generation ${o.gen}; collections ${JSON.stringify(this.seenCollections)}${items})`).toBe(o.tracked);
       }
     }
     // census: live objects by type

@@ -33,6 +33,9 @@ export interface MObj {
   // class
   finalizer: FinalizerKind;
   keyOrder: string[]; // class: shared keys in insertion order (the instance values' index order)
+  // tuple: whether a collection untracked it depends on the collector's list order (see
+  // untrack_tuples below); the checker takes the runtime's answer and clears the flag
+  trackingUncertain?: boolean;
 }
 
 export class HeapModel {
@@ -463,11 +466,17 @@ export class HeapModel {
     const inYoung = new Set(young.map((o) => o.id));
     const unreachable = this.#deduce(young, inYoung);
     const survivors = young.filter((o) => !unreachable.has(o.id));
-    // untrack_tuples on the survivors
+    // untrack_tuples on the survivors: one pass in the collector's list order. A tuple whose
+    // items are all atomic or untracked before the pass is untracked for certain. A tuple that
+    // qualifies only because an inner tuple is untracked in the same pass depends on which of
+    // the two comes first in the list — move_unreachable moves objects reachable only from
+    // inside the generation to its end (CPython 3.12.1 too: t2 = ((s,),) after del of the inner
+    // tuple keeps t2 tracked after one collection) — so the model leaves it to the checker.
+    const atomicOrUntracked = (i: number): boolean => !this.#isGc(this.get(i)) || (this.get(i).kind === 'tuple' && !this.get(i).tracked);
+    const certain = survivors.filter((o) => o.kind === 'tuple' && o.tracked && o.items.every(atomicOrUntracked));
+    for (const o of certain) this.#untrack(o);
     for (const o of survivors) {
-      if (o.kind === 'tuple' && o.items.every((i) => !this.#isGc(this.get(i)) || (this.get(i).kind === 'tuple' && !this.get(i).tracked))) {
-        this.#untrack(o);
-      }
+      if (o.kind === 'tuple' && o.tracked && o.items.every(atomicOrUntracked)) o.trackingUncertain = true;
     }
     // A class brings its __mro__ tuple (tracked, always in the class's generation): weight 2.
     const weight = (o: MObj): number => (o.kind === 'class' && !(o as { internal?: boolean }).internal ? 2 : 1);
