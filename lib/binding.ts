@@ -117,6 +117,8 @@ export interface NativeRuntime {
   fromJs(v: Primitive): Address;
   setattrValue(a: Address, name: string, v: Primitive): void;
   appendValue(a: Address, v: Primitive): void;
+  objectState(a: Address): 'live' | 'freed' | 'invalid' | 'unknown';
+  referentEdges(a: Address): [string, Address][];
 }
 
 /** @internal The JS values the native side converts by itself. */
