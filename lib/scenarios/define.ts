@@ -21,6 +21,7 @@
  */
 import { RefcountError } from '../errors.js';
 import { Runtime, type Build } from '../runtime.js';
+import type { NameValue } from './names.js';
 import { Py } from './py.js';
 
 /** The line the child runner writes to stderr before its outcome (JSON). */
@@ -36,6 +37,8 @@ export interface ScenarioContext {
   readonly build: Build;
   readonly guard: boolean;
   readonly options: ScenarioOptions;
+  /** The scenario's current Python names (what `py.bind` / `py.del` / `py.call` recorded). */
+  names(): Record<string, NameValue>;
   /** Writes a line to stderr (not part of the compared output). */
   readonly note: (text: string) => void;
   /** Lets a scenario end with an outcome of its own (exp_6: memory-growth). */
@@ -117,6 +120,12 @@ export function outcomeOfError(err: unknown): Outcome {
   return { kind: 'error', detail: err instanceof Error ? (err.stack ?? err.message) : String(err) };
 }
 
+/** Hooks of {@link executeScenario} (the pictures use them). */
+export interface ExecuteHooks {
+  /** Called after each printed line, with the context (the heap and the names at that line). */
+  afterPrint?(ctx: ScenarioContext, line: string): void;
+}
+
 /**
  * Runs a scenario in this process. Only safe in guarded mode (unguarded runs may crash the
  * process: use the child-process runner). `write` receives stdout text as it is printed.
@@ -128,13 +137,17 @@ export function executeScenario(
   write: (text: string) => void,
   options: ScenarioOptions = {},
   note: (text: string) => void = () => {},
+  hooks: ExecuteHooks = {},
 ): Outcome {
   let own: Outcome | undefined;
   const rt = Runtime.create({ build, guard, stderr: note });
   try {
+    const afterPrint = hooks.afterPrint;
+    const py: Py = new Py(rt, write, afterPrint ? (line) => afterPrint(ctx, line) : undefined);
     const ctx: ScenarioContext = {
       rt,
-      py: new Py(rt, write),
+      py,
+      names: () => py.names.current(),
       build,
       guard,
       options: { ...scenario.options, ...options },

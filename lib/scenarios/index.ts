@@ -3,6 +3,9 @@
  * See docs/cli.md ("Writing your own scenario").
  */
 export { defineScenario, executeScenario, refcountsOf, outcomeOfError } from './define.js';
+export type { ExecuteHooks } from './define.js';
+export { Names } from './names.js';
+export type { NameValue } from './names.js';
 export type { Scenario, ScenarioContext, ScenarioOptions, Outcome, OutcomeKind, RunResult } from './define.js';
 export { Py } from './py.js';
 export type { FValue, StrMethod } from './py.js';

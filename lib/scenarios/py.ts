@@ -16,6 +16,7 @@
  */
 import { RefcountError } from '../errors.js';
 import type { PyClass, PyInput, Ref, Runtime } from '../runtime.js';
+import { Names, type NameValue } from './names.js';
 
 /** How a class's instances print (`__str__`); default: repr. */
 export type StrMethod = (self: Ref) => string;
@@ -29,11 +30,23 @@ export class Py {
   readonly #rt: Runtime;
   readonly #write: (text: string) => void;
   readonly #strMethods = new Map<string, StrMethod>();
+  readonly #afterPrint: ((line: string) => void) | undefined;
+  /** The scenario's Python names (for pictures). */
+  readonly names = new Names();
 
-  constructor(rt: Runtime, write: (text: string) => void) {
+  /** `afterPrint` is called with each printed line (without its newline), once it is out. */
+  constructor(rt: Runtime, write: (text: string) => void, afterPrint?: (line: string) => void) {
     this.#rt = rt;
     this.#write = write;
+    this.#afterPrint = afterPrint;
   }
+
+  /** `name = value`: records the binding for pictures, returns value (see {@link Names}). */
+  readonly bind = <T extends NameValue>(name: string, value: T): T => this.names.bind(name, value);
+  /** `del name`: releases the Ref and forgets its name. */
+  readonly del = (ref: Ref): void => this.names.del(ref);
+  /** Calls a Python function: the names it binds die at return. */
+  readonly call = <T>(fn: () => T): T => this.names.call(fn);
 
   /** `class Name:` with an optional `__str__`. */
   defineClass(name: string, methods: { __str__?: StrMethod } = {}): PyClass {
@@ -45,9 +58,12 @@ export class Py {
   /** print(*args): each argument is converted with str() while printing, as CPython does, so
    * an exception in a `__str__` leaves the earlier pieces printed. */
   readonly print = (...args: (string | number | bigint | Ref)[]): void => {
+    let line = '';
     args.forEach((arg, i) => {
       if (i > 0) this.#write(' ');
-      this.#write(this.str(arg));
+      const text = this.str(arg);
+      line += (i > 0 ? ' ' : '') + text;
+      this.#write(text);
       // An f-string result is a temporary str object: it dies once printed.
       if (typeof arg === 'object' && arg.kind === 'str' && tempStrs.has(arg)) {
         tempStrs.delete(arg);
@@ -55,6 +71,7 @@ export class Py {
       }
     });
     this.#write('\n');
+    this.#afterPrint?.(line);
   };
 
   /** str(x) as text: `__str__` of a class defined here, the text of a str, else repr. */

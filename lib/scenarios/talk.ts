@@ -1,7 +1,9 @@
 /**
  * The talk's experiments (seed/talk.txt), line by line. The Python originals are in
  * lib/scenarios/python/; each TypeScript line below stands for the Python line beside it.
- * Python's `del name` is `name.release()`; a function's locals die at return (`using`).
+ * `bind('a', A())` is `a = A()` (the binding is recorded so pictures can draw the name),
+ * `del(a)` is `del a`, `call(f)` runs a Python function whose names die at return; temporaries
+ * that have no name in Python are `using` locals.
  */
 import { defineScenario, type ScenarioContext } from './define.js';
 
@@ -15,34 +17,34 @@ function classA({ py }: ScenarioContext) {
 
 function exp0Body(ctx: ScenarioContext, gcDisable: boolean): void {
   const { rt, py } = ctx;
-  const { print, f } = py;
+  const { print, f, bind, del } = py;
   const ref = rt.ctypes.c_long.from_address;
   const A = classA(ctx);
 
   if (gcDisable) rt.gc.disable(); //                          gc.disable()
 
-  const a = A(); //                                           a = A()
-  const a_id = a.id; //                                       a_id = id(a)
+  const a = bind('a', A()); //                                a = A()
+  const a_id = bind('a_id', a.id); //                         a_id = id(a)
 
   let ref_a = ref(a_id).value; //                             ref_a = ref(a_id).value
   print(f`1 - obj a. Obj id ${{ a_id }}`); //                 print(f"1 - obj a. Obj id {a_id = }")
   print(f`2 - obj a. Ref count ${{ ref_a }}`); //             print(f"2 - obj a. Ref count {ref_a = }")
   print('*'.repeat(10)); //                                   print("*" * 10)
 
-  const b = a.dup(); //                                       b = a
+  const b = bind('b', a.dup()); //                            b = a
 
   ref_a = ref(a_id).value;
   print(f`3 - obj a. Ref count ${{ ref_a }}`);
   print('*'.repeat(10));
 
-  b.release(); //                                             del b
+  del(b); //                                                  del b
   ref_a = ref(a_id).value;
   print(f`4 - obj a. Ref count ${{ ref_a }}`);
   print('*'.repeat(10));
 
   ref_a = ref(a_id).value;
   print(f`5 - a. Ref count ${{ ref_a }}`);
-  const raw_id_value = rt.ctypes.cast(a_id, rt.ctypes.py_object).value; // ctypes.cast(a_id, ctypes.py_object).value
+  const raw_id_value = bind('raw_id_value', rt.ctypes.cast(a_id, rt.ctypes.py_object).value); // = ctypes.cast(a_id, ...).value
   print(f`Obj a. Value from id ${{ raw_id_value }}`);
   {
     using attr = raw_id_value.getattr('my_obj_attr'); //     print(raw_id_value.my_obj_attr)
@@ -54,8 +56,8 @@ function exp0Body(ctx: ScenarioContext, gcDisable: boolean): void {
   print(f`6 - a. Ref count ${{ ref_a }}`);
   print('*'.repeat(10));
 
-  raw_id_value.release(); //                                  del raw_id_value
-  a.release(); //                                             del a
+  del(raw_id_value); //                                       del raw_id_value
+  del(a); //                                                  del a
   ref_a = ref(a_id).value;
   print(f`7 - a. Ref count ${{ ref_a }}`);
   print('*'.repeat(10));
@@ -81,22 +83,22 @@ export const exp_1 = defineScenario({
   python: { file: 'exp_1.py' },
   run(ctx) {
     const { rt, py } = ctx;
-    const { print, f } = py;
+    const { print, f, bind, del } = py;
     const ref = rt.ctypes.c_long.from_address;
     const A = classA(ctx);
 
-    const a = A();
-    const a_id = a.id;
+    const a = bind('a', A());
+    const a_id = bind('a_id', a.id);
 
     let ref_a = ref(a_id).value;
     print(f`1 - obj a. Obj id ${{ a_id }}`);
     print(f`2 - obj a. Ref count ${{ ref_a }}`);
     print('*'.repeat(10));
 
-    a.release(); //                                           del a
+    del(a); //                                                del a
     ref_a = ref(a_id).value;
     print(f`3 - a. Ref count ${{ ref_a }}`);
-    const raw_id_value = rt.ctypes.cast(a_id, rt.ctypes.py_object).value;
+    const raw_id_value = bind('raw_id_value', rt.ctypes.cast(a_id, rt.ctypes.py_object).value);
     print(f`Obj a. Value from id ${{ raw_id_value }}`);
     using attr = raw_id_value.getattr('my_obj_attr');
     print(attr);
@@ -107,13 +109,13 @@ export const exp_1 = defineScenario({
 /** exp_2's function; `fixed` returns the id, the slide's version returns ref_a (the count). */
 function exp2Body(ctx: ScenarioContext, fixed: boolean): void {
   const { rt, py } = ctx;
-  const { print, f } = py;
+  const { print, f, bind, call } = py;
   const ref = rt.ctypes.c_long.from_address;
   const A = classA(ctx);
 
   const exp_2 = (): number => {
-    using a = A(); //                                         a = A()  (dies at return)
-    const a_id = a.id;
+    using a = bind('a', A()); //                              a = A()  (dies at return)
+    const a_id = bind('a_id', a.id);
 
     const ref_a = ref(a_id).value as number;
     print(f`1 - obj a. Obj id ${{ a_id }}`);
@@ -122,10 +124,10 @@ function exp2Body(ctx: ScenarioContext, fixed: boolean): void {
     return fixed ? a_id : ref_a; //                           return ref_a   (the slide) / return a_id
   };
 
-  const a_id = exp_2(); //                                    a_id = exp_2()
+  const a_id = bind('a_id', call(exp_2)); //                  a_id = exp_2()
   const ref_a = ref(a_id).value;
   print(f`3 - a. Ref count ${{ ref_a }}`);
-  const raw_id_value = rt.ctypes.cast(a_id, rt.ctypes.py_object).value;
+  const raw_id_value = bind('raw_id_value', rt.ctypes.cast(a_id, rt.ctypes.py_object).value);
   print(f`Obj a. Value from id ${{ raw_id_value }}`);
   using attr = raw_id_value.getattr('my_obj_attr');
   print(attr);
@@ -152,30 +154,30 @@ export const exp_3 = defineScenario({
   python: { file: 'exp_3.py' },
   run(ctx) {
     const { rt, py } = ctx;
-    const { print, f } = py;
+    const { print, f, bind, del, call } = py;
     const ref = rt.ctypes.c_long.from_address;
     const A = classA(ctx);
 
     const _exp_3 = (): number => {
-      using a = A();
-      const a_id = a.id;
+      using a = bind('a', A());
+      const a_id = bind('a_id', a.id);
 
       let ref_a = ref(a_id).value;
       print(f`1 - obj a. Ref count ${{ ref_a }}`);
-      const b = a.dup(); //                                   b = a
+      const b = bind('b', a.dup()); //                        b = a
       ref_a = ref(a_id).value;
       print(f`2 - obj a. Ref count ${{ ref_a }}`);
-      b.release(); //                                         del b
+      del(b); //                                              del b
       ref_a = ref(a_id).value;
       print(f`3 - obj a. Ref count ${{ ref_a }}`);
       print('*'.repeat(10));
       return a_id;
     };
 
-    const a_id = _exp_3();
+    const a_id = bind('a_id', call(_exp_3));
     const ref_a = ref(a_id).value;
     print(f`4 - obj a. Ref count ${{ ref_a }}`);
-    const raw_id_value = rt.ctypes.cast(a_id, rt.ctypes.py_object).value;
+    const raw_id_value = bind('raw_id_value', rt.ctypes.cast(a_id, rt.ctypes.py_object).value);
     print(f`Obj a. Value from id ${{ raw_id_value }}`);
     using attr = raw_id_value.getattr('my_obj_attr');
     print(attr);
@@ -185,7 +187,7 @@ export const exp_3 = defineScenario({
 
 function exp5Body(ctx: ScenarioContext, collect: boolean): void {
   const { rt, py } = ctx;
-  const { print, f } = py;
+  const { print, f, bind, del, call } = py;
   const ref = rt.ctypes.c_long.from_address;
 
   // class Node: __init__(self, val, next=None); __str__: f"Node val is {self.val}"
@@ -198,9 +200,9 @@ function exp5Body(ctx: ScenarioContext, collect: boolean): void {
   const Node = (val: number, next: PyInputRef = null) => NodeClass.new({ val, next });
 
   const _exp_5 = (): number => {
-    const root = Node(0); //                                  root = Node(val=0)
+    const root = bind('root', Node(0)); //                    root = Node(val=0)
 
-    const root_id = root.id;
+    const root_id = bind('root_id', root.id);
     let root_ref_count = ref(root_id).value;
     print('1', f`root ref count ${{ root_ref_count }}`);
 
@@ -212,7 +214,7 @@ function exp5Body(ctx: ScenarioContext, collect: boolean): void {
     root_ref_count = ref(root_id).value;
     print('2', f`root ref count ${{ root_ref_count }}`);
 
-    root.release(); //                                        del root
+    del(root); //                                             del root
     root_ref_count = ref(root_id).value;
     print('3', f`root ref count ${{ root_ref_count }}`);
     {
@@ -231,7 +233,7 @@ function exp5Body(ctx: ScenarioContext, collect: boolean): void {
     return root_id;
   };
 
-  const root_id = _exp_5();
+  const root_id = bind('root_id', call(_exp_5)); //          root_id = _exp_5()
   {
     using v = rt.ctypes.cast(root_id, rt.ctypes.py_object).value;
     print('5 -> ', v);
