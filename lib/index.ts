@@ -43,3 +43,30 @@ export {
 } from './errors.js';
 export type { RefcountErrorCode, NegativeRefcountFacts } from './errors.js';
 export { bindingPath, packageRoot } from './binding.js';
+export {
+  snapshot,
+  toDot,
+  toSvg,
+  showRefs,
+  showBackrefs,
+  showGrowth,
+  typeCounts,
+  drawScenario,
+  COLORS as DRAW_COLORS,
+} from './draw/index.js';
+export type {
+  HeapSnapshot,
+  HeapNode,
+  HeapEdge,
+  HeapRoot,
+  GcState,
+  Roots,
+  SnapshotOptions,
+  DotOptions,
+  Picture,
+  RefsOptions,
+  GrowthRow,
+  Frame,
+  DrawScenarioOptions,
+  DrawnScenario,
+} from './draw/index.js';

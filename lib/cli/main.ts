@@ -15,6 +15,7 @@ import { cellMatches, compareMatrix, loadExpectations, defaultExpectationsPath }
 import { runMemtest, type MemSample } from '../scenarios/memtest.js';
 import { executeScenario, type RunResult } from '../scenarios/define.js';
 import { svgLineChart } from './svg.js';
+import { drawScenario } from '../draw/scenario.js';
 
 const EXIT_OK = 0;
 const EXIT_DIFF = 1;
@@ -47,7 +48,8 @@ Examples:
   refcount-lab run exp_3 --build all --unguarded --json
   refcount-lab compare --format md
   refcount-lab memtest --build nodealloc --iterations 20 --max-rss 2000 --plot mem.svg
-  refcount-lab stats exp_0`,
+  refcount-lab stats exp_0
+  refcount-lab draw exp_0 --out frames/exp_0`,
   );
 
 program
@@ -219,6 +221,36 @@ program
     } else if (o.json) process.stdout.write(JSON.stringify({ build, stats: rt.sys.mallocStats() }, null, 2) + '\n');
     else process.stdout.write(rt.sys.debugmallocstats());
     rt.close();
+  });
+
+program
+  .command('draw')
+  .description("pictures of the heap: one SVG per printed line of a scenario (the talk's slides), plus an index.html to step through them (arrow keys)")
+  .argument('<scenario>', 'a scenario name or a user scenario file')
+  .addOption(new Option('--build <build>', 'release | debug | nodealloc').default('release'))
+  .requiredOption('--out <dir>', 'directory for frame-NN.svg and index.html')
+  .option('--separators', "also draw the '**********' lines")
+  .option('--depth <n>', 'references deep from the names (default: all)')
+  .option('--json', 'print the frames (line, snapshot, file) as JSON')
+  .addHelpText('after', '\nDrawn in guarded mode, in this process: a use after free ends the run, it never crashes it.\nExamples:\n  refcount-lab draw exp_0 --out frames/exp_0\n  refcount-lab draw exp_5_gc_collect --build debug --out frames/exp_5')
+  .action(async (name: string, o: { build: string; out: string; separators?: boolean; depth?: string; json?: boolean }) => {
+    const [build] = buildsOf(o.build);
+    const s = await loadScenario(name).catch((e: Error) => usage(e.message));
+    const depth = o.depth === undefined ? undefined : Number(o.depth);
+    if (depth !== undefined && !(Number.isInteger(depth) && depth >= 0)) usage('--depth must be a non-negative integer');
+    const d = await drawScenario(s, {
+      build: build as Build,
+      out: o.out,
+      separators: !!o.separators,
+      ...(depth !== undefined ? { snapshot: { depth } } : {}),
+    });
+    if (o.json) {
+      const frames = d.frames.map((f) => ({ step: f.step, line: f.line, file: f.file, snapshot: f.snapshot }));
+      process.stdout.write(JSON.stringify({ scenario: d.scenario, build, outcome: d.outcome, frames }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+    } else {
+      for (const f of d.frames) process.stdout.write(`${o.out}/${f.file}  ${f.line}\n`);
+      process.stdout.write(`${o.out}/index.html  (${d.frames.length} frames; outcome ${d.outcome.kind})\n`);
+    }
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -124,6 +124,8 @@ export function outcomeOfError(err: unknown): Outcome {
 export interface ExecuteHooks {
   /** Called after each printed line, with the context (the heap and the names at that line). */
   afterPrint?(ctx: ScenarioContext, line: string): void;
+  /** Called once the run has ended (normally or not), before the runtime closes. */
+  atEnd?(ctx: ScenarioContext, outcome: Outcome): void;
 }
 
 /**
@@ -141,26 +143,31 @@ export function executeScenario(
 ): Outcome {
   let own: Outcome | undefined;
   const rt = Runtime.create({ build, guard, stderr: note });
+  const afterPrint = hooks.afterPrint;
+  const py: Py = new Py(rt, write, afterPrint ? (line) => afterPrint(ctx, line) : undefined);
+  const ctx: ScenarioContext = {
+    rt,
+    py,
+    names: () => py.names.current(),
+    build,
+    guard,
+    options: { ...scenario.options, ...options },
+    note,
+    setOutcome(kind, detail) {
+      own = detail === undefined ? { kind } : { kind, detail };
+    },
+  };
+  let outcome: Outcome;
   try {
-    const afterPrint = hooks.afterPrint;
-    const py: Py = new Py(rt, write, afterPrint ? (line) => afterPrint(ctx, line) : undefined);
-    const ctx: ScenarioContext = {
-      rt,
-      py,
-      names: () => py.names.current(),
-      build,
-      guard,
-      options: { ...scenario.options, ...options },
-      note,
-      setOutcome(kind, detail) {
-        own = detail === undefined ? { kind } : { kind, detail };
-      },
-    };
     scenario.run(ctx);
-    return own ?? { kind: 'ok' };
+    outcome = own ?? { kind: 'ok' };
   } catch (err) {
-    return outcomeOfError(err);
+    outcome = outcomeOfError(err);
+  }
+  try {
+    hooks.atEnd?.(ctx, outcome);
   } finally {
     rt.close();
   }
+  return outcome;
 }

@@ -1,0 +1,150 @@
+/**
+ * Graphviz DOT in the slides' style: "Python Name" boxes on the left, arrows to "PyObject"
+ * tables (Type / Value / Reference Count), references between objects labelled with the
+ * attribute name, list index or dict key. Colours (docs/pictures.md):
+ *   names: blue header; objects: yellow header; immortal objects: purple header and the
+ *   refcount "immortal (4294967295)"; freed objects: grey, dashed border, "freed";
+ *   cycle edges and boxes in a cycle: red; an `id(...)` kept as a number: a dashed grey arrow
+ *   labelled "id" (it is not a reference and does not count).
+ */
+import type { HeapNode, HeapSnapshot } from './snapshot.js';
+
+export interface DotOptions {
+  /** A title above the picture (the scenario step). */
+  readonly title?: string;
+  /** A caption under the title (the printed line), in a monospace font. */
+  readonly caption?: string;
+  /** Show the address and gc state under each box (default true). */
+  readonly details?: boolean;
+  /** Draw a small legend (default false). */
+  readonly legend?: boolean;
+}
+
+export const COLORS = {
+  name: '#cfe2ff',
+  object: '#ffe8a3',
+  immortal: '#e4d4f7',
+  freed: '#e5e7eb',
+  freedText: '#6b7280',
+  cycle: '#d62828',
+  edge: '#1f2937',
+  idEdge: '#9ca3af',
+} as const;
+
+/** Escapes text for an HTML-like label. */
+export function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/\n/g, ' ');
+}
+/** Escapes text for a quoted DOT string. */
+function q(s: string): string {
+  return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') + '"';
+}
+
+export function nodeId(addr: number): string {
+  return `o${addr}`;
+}
+export function nameId(name: string): string {
+  return `n_${name.replace(/\W/g, '_')}`;
+}
+
+function refcountText(n: HeapNode): string {
+  if (n.state !== 'live' && n.state !== 'unknown') {
+    if (n.staleWord !== undefined && n.staleWord !== null) return `freed (stale word: ${n.staleWord})`;
+    return 'freed';
+  }
+  if (n.immortal) return `immortal (${n.refcnt})`;
+  return String(n.refcnt);
+}
+
+function objectLabel(n: HeapNode, details: boolean): string {
+  const freed = n.state === 'freed' || n.state === 'invalid';
+  const head = freed ? COLORS.freed : n.immortal ? COLORS.immortal : COLORS.object;
+  const font = freed ? ` COLOR="${COLORS.freedText}"` : '';
+  const border = n.inCycle ? ` COLOR="${COLORS.cycle}"` : freed ? ` COLOR="${COLORS.freedText}"` : '';
+  const style = freed ? ' STYLE="dashed"' : '';
+  const title = freed ? (n.state === 'freed' ? 'PyObject — freed' : 'no object here') : 'PyObject';
+  const type = freed ? (n.type === '?' ? '?' : `was ${n.type}`) : n.type;
+  const value = freed ? '—' : n.value;
+  const row = (k: string, v: string) =>
+    `<TR><TD ALIGN="LEFT"><FONT${font}>${k}</FONT></TD><TD ALIGN="LEFT"><FONT${font}>${esc(v)}</FONT></TD></TR>`;
+  const rows = [
+    `<TR><TD COLSPAN="2" BGCOLOR="${head}"><FONT${font}><B>${title}</B></FONT></TD></TR>`,
+    row('Type', type),
+    row('Value', value),
+    row('Reference Count', refcountText(n)),
+  ];
+  if (details) {
+    const gc = freed ? n.hex : `${n.hex} · gc: ${n.gc}`;
+    rows.push(`<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="9" COLOR="#6b7280">${esc(gc)}</FONT></TD></TR>`);
+  }
+  const bg = freed ? ` BGCOLOR="${COLORS.freed}"` : ' BGCOLOR="white"';
+  return `<<TABLE BORDER="${n.inCycle ? 2 : 1}" CELLBORDER="1" CELLSPACING="0" CELLPADDING="5"${bg}${border}${style}>${rows.join('')}</TABLE>>`;
+}
+
+function nameLabel(name: string): string {
+  return (
+    `<<TABLE BORDER="1" CELLBORDER="1" CELLSPACING="0" CELLPADDING="5" BGCOLOR="white">` +
+    `<TR><TD BGCOLOR="${COLORS.name}"><B>Python Name</B></TD></TR>` +
+    `<TR><TD><FONT FACE="monospace">${esc(name)}</FONT></TD></TR></TABLE>>`
+  );
+}
+
+/** DOT text of a snapshot. */
+export function toDot(s: HeapSnapshot, options: DotOptions = {}): string {
+  const details = options.details ?? true;
+  const out: string[] = [];
+  out.push('digraph heap {');
+  out.push('  rankdir=LR; nodesep=0.35; ranksep=0.9; bgcolor="white"; pad=0.3;');
+  out.push('  node [shape=plaintext fontname="Helvetica" fontsize=12];');
+  out.push(`  edge [fontname="Helvetica" fontsize=11 color="${COLORS.edge}" arrowsize=0.8];`);
+  if (options.title || options.caption) {
+    const t = options.title ? `<B>${esc(options.title)}</B>` : '';
+    const c = options.caption ? `<BR/><FONT FACE="monospace" POINT-SIZE="13">${esc(options.caption)}</FONT>` : '';
+    out.push(`  labelloc="t"; labeljust="l"; fontname="Helvetica"; fontsize=16; label=<${t}${c}>;`);
+  }
+  if (s.roots.length) {
+    out.push('  { rank=same;');
+    for (const r of s.roots) out.push(`    ${nameId(r.name)} [label=${nameLabel(r.name)} tooltip=${q(r.name)}];`);
+    out.push('  }');
+  }
+  for (const n of s.nodes) {
+    const tip = `${n.type} at ${n.hex}`;
+    out.push(`  ${nodeId(n.id)} [label=${objectLabel(n, details)} tooltip=${q(tip)} class=${q(classOf(n))}];`);
+  }
+  for (const r of s.roots) {
+    if (r.kind === 'ref') out.push(`  ${nameId(r.name)} -> ${nodeId(r.to)} [penwidth=1.6];`);
+    else out.push(`  ${nameId(r.name)} -> ${nodeId(r.to)} [style=dashed color="${COLORS.idEdge}" fontcolor="${COLORS.idEdge}" label="id"];`);
+  }
+  for (const e of s.edges) {
+    const attrs = [`label=${q(e.label)}`];
+    if (e.cycle) attrs.push(`color="${COLORS.cycle}" fontcolor="${COLORS.cycle}" penwidth=2.2 class="cycle"`);
+    if (e.label === '__class__') attrs.push('style=dotted');
+    out.push(`  ${nodeId(e.from)} -> ${nodeId(e.to)} [${attrs.join(' ')}];`);
+  }
+  if (s.truncated) out.push('  truncated [label="… more objects (maxNodes)" fontcolor="#6b7280"];');
+  if (options.legend) out.push(legend());
+  out.push('}');
+  return out.join('\n') + '\n';
+}
+
+function classOf(n: HeapNode): string {
+  const c = ['pyobject'];
+  if (n.state === 'freed') c.push('freed');
+  if (n.immortal) c.push('immortal');
+  if (n.inCycle) c.push('cycle');
+  return c.join(' ');
+}
+
+function legend(): string {
+  const cell = (bg: string, text: string, extra = '') => `<TR><TD BGCOLOR="${bg}"${extra}> </TD><TD ALIGN="LEFT">${text}</TD></TR>`;
+  return (
+    `  legend [label=<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2"><TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="10"><B>legend</B></FONT></TD></TR>` +
+    cell(COLORS.name, '<FONT POINT-SIZE="10">a Python name</FONT>') +
+    cell(COLORS.object, '<FONT POINT-SIZE="10">a live object</FONT>') +
+    cell(COLORS.immortal, '<FONT POINT-SIZE="10">immortal (refcount never changes)</FONT>') +
+    cell(COLORS.freed, '<FONT POINT-SIZE="10">freed memory</FONT>') +
+    cell(COLORS.cycle, `<FONT POINT-SIZE="10" COLOR="${COLORS.cycle}">reference cycle</FONT>`) +
+    `<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="${COLORS.idEdge}">- - → id only (not a reference)</FONT></TD></TR>` +
+    `</TABLE>>];`
+  );
+}
