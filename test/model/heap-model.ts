@@ -362,18 +362,12 @@ export class HeapModel {
     }
     this.decref(t.id);
   }
-  /** false: KeyError. */
+  /** false: KeyError. As PyDict_DelItem: pop, then release the value. */
   dictDel(dict: number, key: string): boolean {
-    const t = this.newAtomic('str');
-    const d = this.get(dict);
-    const e = d.dict.get(key);
-    if (e) {
-      d.dict.delete(key);
-      this.decref(e.key);
-      this.decref(e.value);
-    }
-    this.decref(t.id);
-    return e !== undefined;
+    const v = this.dictPop(dict, key);
+    if (v < 0) return false;
+    this.decref(v);
+    return true;
   }
   /** The value (reference moved to the caller), or -1 (KeyError). */
   dictPop(dict: number, key: string): number {
