@@ -45,6 +45,9 @@ export interface NativeRuntime {
   newDict(keys: Address[], values: Address[]): Address;
   defineClass(name: string, module: string, finalize: ((a: Address) => void) | null, legacyDel: ((a: Address) => void) | null): Address;
   callClass(cls: Address): Address;
+  internSlot(name: string): number;
+  /** cls() then setattr per (slot, value) pair; bit k of refMask: value k is an address. */
+  callClassAttrs(cls: Address, refMask: number, ...slotValuePairs: (number | Primitive)[]): Address;
   typeName(a: Address): string;
   kind(a: Address): string;
   isImmortal(a: Address): boolean;

@@ -329,8 +329,50 @@ export class PyClass {
   }
   /** cls(): a new instance, with optional initial attributes (set in order). */
   new(attrs?: { readonly [name: string]: PyInput }): Ref {
+    const rt = this.#rt;
+    const cls = this.ref._addr();
+    if (attrs === undefined) return rt.wrap(rt.native.callClass(cls));
+    // One crossing when every value is a primitive or a Ref (the common case): cls() and the
+    // setattrs run in a single native call, names passed as their interned slots. Up to two
+    // attributes go as direct arguments (a spread call takes V8's slow API-call path).
+    let mask = 0;
+    let k = 0;
+    let s0 = 0;
+    let v0: PyInput = null;
+    let s1 = 0;
+    let v1: PyInput = null;
+    let more: PyInput[] | undefined;
+    for (const name in attrs) {
+      let v = attrs[name];
+      if (v instanceof Ref) {
+        if (k === MAX_FAST_ATTRS) return this.#newSlow(attrs);
+        mask |= 1 << k;
+        v = rt.addrOf(v);
+      } else if (!isPrimitive(v) || k === MAX_FAST_ATTRS) {
+        return this.#newSlow(attrs);
+      }
+      const slot = rt.nameSlot(name);
+      if (k === 0) (s0 = slot), (v0 = v);
+      else if (k === 1) (s1 = slot), (v1 = v);
+      else (more ??= []).push(slot, v);
+      k++;
+    }
+    const call = rt.native.callClassAttrs;
+    mask >>>= 0;
+    if (k === 0) return rt.wrap(call(cls, mask));
+    if (k === 1) return rt.wrap(call(cls, mask, s0, v0 as Primitive));
+    if (k === 2) return rt.wrap(call(cls, mask, s0, v0 as Primitive, s1, v1 as Primitive));
+    return rt.wrap(call(cls, mask, s0, v0 as Primitive, s1, v1 as Primitive, ...(more as Primitive[])));
+  }
+  // Values that need converting first (lists, dicts...): cls(), then one setattr each.
+  #newSlow(attrs: { readonly [name: string]: PyInput }): Ref {
     const obj = this.#rt.wrap(this.#rt.native.callClass(this.ref._addr()));
-    if (attrs) for (const k in attrs) obj.setattr(k, attrs[k]);
+    try {
+      for (const k in attrs) obj.setattr(k, attrs[k]);
+    } catch (e) {
+      obj.release();
+      throw e;
+    }
     return obj;
   }
 }
@@ -366,6 +408,7 @@ export class Runtime implements Disposable {
   readonly ctypes: CtypesModule;
   readonly capi: CApi;
   #closed = false;
+  readonly #nameSlots = new Map<string, number>();
   #stderr: (text: string) => void;
 
   private constructor(options: RuntimeOptions) {
@@ -487,6 +530,15 @@ export class Runtime implements Disposable {
   wrap(addr: Address): Ref {
     return new Ref(this, addr);
   }
+  /** @internal The native slot of an attribute name (interned once per runtime). */
+  nameSlot(name: string): number {
+    let slot = this.#nameSlots.get(name);
+    if (slot === undefined) {
+      slot = this.native.internSlot(name);
+      this.#nameSlots.set(name, slot);
+    }
+    return slot;
+  }
   /** @internal The address of a Ref of this runtime. */
   addrOf(ref: Ref): Address {
     if (!(ref instanceof Ref)) throw new TypeError('a Ref is required');
@@ -549,6 +601,9 @@ export class Runtime implements Disposable {
     }
   }
 }
+
+// Pairs a single callClassAttrs call takes (its refMask is 32 bits).
+const MAX_FAST_ATTRS = 32;
 
 function isPrimitive(v: unknown): v is Primitive {
   return v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol');

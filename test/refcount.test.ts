@@ -226,3 +226,62 @@ describe('dealloc at zero depends on the build', () => {
     x.release();
   });
 });
+
+describe('C.new(attrs): cls() and the setattrs in one native call', () => {
+  it.each(BUILDS)('sets every kind of value in order and owns exactly one reference (%s)', (build) => {
+    const rt = make(build);
+    const C = rt.defineClass('C');
+    const other = rt.str('shared value');
+    const before = other.refcnt as number;
+    const o = C.new({ i: 7, f: 2.5, s: 'text', n: null, t: true, b: 2n ** 70n, r: other });
+    expect(o.refcnt).toBe(1);
+    const got = (name: string) => {
+      const a = o.getattr(name);
+      const v = a.isNone ? null : a.value();
+      a.release();
+      return v;
+    };
+    expect([got('i'), got('f'), got('s'), got('n'), got('t'), got('b')]).toEqual([7, 2.5, 'text', null, true, 2n ** 70n]);
+    const r = o.getattr('r');
+    expect(r.id).toBe(other.id);
+    r.release();
+    expect(other.refcnt).toBe(before + 1); // the instance holds one reference
+    o.release();
+    // nodealloc never deallocates the instance, so its reference to `other` stays
+    expect(other.refcnt).toBe(build === 'nodealloc' ? before + 1 : before);
+    if (build === 'nodealloc') allowLeaks(rt, 'nodealloc keeps the dead instance and what it holds');
+    other.release();
+  });
+
+  it('one, two, many (spread) and more than 32 attributes, and containers (one setattr each)', () => {
+    const rt = make();
+    const C = rt.defineClass('C');
+    const many: Record<string, number> = {};
+    for (let i = 0; i < 40; i++) many[`a${i}`] = i;
+    for (const attrs of [{ x: 1 }, { x: 1, y: 2 }, { x: 1, y: 2, z: 3 }, many, { l: [1, 2], d: new Map([['k', 1]]) }]) {
+      const o = C.new(attrs as Record<string, never>);
+      for (const [k, v] of Object.entries(attrs)) {
+        const a = o.getattr(k);
+        expect(a.value()).toEqual(v);
+        a.release();
+      }
+      o.release();
+    }
+  });
+
+  it('a failing attribute releases the new instance (no half-built object is left behind)', () => {
+    const rt = make();
+    const C = rt.defineClass('C');
+    const blocks = rt.sys.getallocatedblocks();
+    const tracked = rt.gc.getCount()[0];
+    expect(() => C.new({ x: 1, y: Symbol('no') as never })).toThrow(TypeError);
+    expect(() => rt.native.callClassAttrs(C.id, 0, 999_999, 1)).toThrow(expect.objectContaining({ code: 'ERR_VALUE' }));
+    expect(() => rt.native.callClassAttrs(C.id, 1, rt.nameSlot('x'), 12345)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ADDRESS' }),
+    );
+    expect(() => rt.native.callClassAttrs(rt.int(5000).id, 0)).toThrow(expect.objectContaining({ code: 'ERR_TYPE' }));
+    expect(rt.sys.getallocatedblocks()).toBe(blocks + 1); // only the int above, leaked on purpose
+    expect(rt.gc.getCount()[0]).toBe(tracked);
+    allowLeaks(rt, 'the int passed as a class is never released');
+  });
+});

@@ -39,6 +39,10 @@ struct RtHandle final : public Host {
   std::unordered_map<uint32_t, Napi::FunctionReference> weakref_callbacks;
   Napi::FunctionReference gc_dispatch;  // (phase, generation, collected, uncollectable)
   Napi::FunctionReference debug_sink;   // (text)
+  // Attribute names by slot number (internSlot / callClassAttrs): interned, hence immortal,
+  // strs of this runtime; lib/ maps each JS name to its slot once, so the hot path reads a
+  // small integer instead of a JS string.
+  std::vector<PyObject*> name_slots;
 
   void call_js(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
     if (fn.IsEmpty()) return;
@@ -219,6 +223,16 @@ Napi::Value int64_value(Napi::Env env, int64_t v) {
 // Raw hot paths (C API): incref / decref / refcnt
 // =============================================================================================
 
+// The object at address d (guarded: validated by the core). Throws the JS error.
+PyObject* object_at(Napi::Env env, RtHandle* h, double d) {
+  uintptr_t a;
+  if (RCL_UNLIKELY(!integral_in_range(d, 1, &a) || d == 9007199254740992.0))
+    throw_js(env, h->addon, ErrorCode::InvalidAddress, "not an address (a positive integer is required)");
+  PyObject* op = h->rt->checked_object(a);
+  if (RCL_UNLIKELY(op == nullptr)) throw_pending(env, h);
+  return op;
+}
+
 template <bool kX>
 inline PyObject* fast_object(napi_env env, napi_callback_info cbinfo, RtHandle** out) {
   size_t argc = 1;
@@ -232,34 +246,14 @@ inline PyObject* fast_object(napi_env env, napi_callback_info cbinfo, RtHandle**
     napi_throw_type_error(env, nullptr, "address must be a number");
     return nullptr;
   }
-  if (RCL_UNLIKELY(!h->rt)) {
-    try {
-      throw_js(Napi::Env(env), h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
-    } catch (const Napi::Error& e) {
-      e.ThrowAsJavaScriptException();
-    }
+  try {
+    if (RCL_UNLIKELY(!h->rt)) throw_js(Napi::Env(env), h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
+    if (kX && d == 0) return nullptr;
+    return object_at(Napi::Env(env), h, d);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
     return nullptr;
   }
-  if (kX && d == 0) return nullptr;
-  uintptr_t a;
-  if (RCL_UNLIKELY(!integral_in_range(d, 1, &a) || d == 9007199254740992.0)) {
-    try {
-      throw_js(Napi::Env(env), h->addon, ErrorCode::InvalidAddress,
-               "not an address (a positive integer is required)");
-    } catch (const Napi::Error& e) {
-      e.ThrowAsJavaScriptException();
-    }
-    return nullptr;
-  }
-  PyObject* op = h->rt->checked_object(a);
-  if (RCL_UNLIKELY(op == nullptr)) {
-    try {
-      throw_pending(Napi::Env(env), h);
-    } catch (const Napi::Error& e) {
-      e.ThrowAsJavaScriptException();
-    }
-  }
-  return op;
 }
 
 inline napi_value fast_finish(napi_env env, RtHandle* h) {
@@ -301,6 +295,72 @@ napi_value raw_refcnt(napi_env env, napi_callback_info cbinfo) {
   else
     napi_create_bigint_int64(env, rc, &v);
   return v;
+}
+
+// callClassAttrs(cls, refMask, slot0, value0, slot1, value1, ...): cls() then setattr of each
+// pair in order, in ONE boundary crossing (C.new({ x: 1, y: 2 })); raw C API, as it is the
+// create path. A value is a JS primitive, or an address when its bit in refMask is set (bit k
+// for pair k). If a setattr fails the new instance is released and the error thrown: the
+// caller never sees a half-built object.
+constexpr size_t kMaxAttrPairs = 32;
+PyObject* primitive_to_object(Napi::Env env, RtHandle* h, Napi::Value v);
+
+napi_value call_class_attrs(Napi::Env env, RtHandle* h, size_t argc, const napi_value* argv) {
+  if (!h->rt) throw_js(env, h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
+  Runtime& rt = *h->rt;
+  auto number = [&](size_t i, const char* what) {
+    double d;
+    if (i >= argc || napi_get_value_double(env, argv[i], &d) != napi_ok)
+      throw Napi::TypeError::New(env, std::string(what) + " must be a number");
+    return d;
+  };
+  PyObject* cls = object_at(env, h, number(0, "address"));
+  if (Py_TYPE(cls)->tp_kind != TypeKind::Type ||
+      !PyType_HasFeature(reinterpret_cast<PyTypeObject*>(cls), Py_TPFLAGS_HEAPTYPE))
+    throw_js(env, h->addon, ErrorCode::Type, "not a class created by defineClass");
+  double m = number(1, "refMask");
+  if (!(m >= 0 && m <= 4294967295.0)) throw Napi::TypeError::New(env, "refMask must be a 32-bit unsigned integer");
+  const uint32_t mask = static_cast<uint32_t>(m);
+  if (argc % 2 != 0 || argc > 2 + 2 * kMaxAttrPairs)
+    throw Napi::TypeError::New(env, "callClassAttrs takes up to 32 (slot, value) pairs");
+  PyObject* obj = PyObject_CallClass(rt, cls);
+  if (obj == nullptr) throw_pending(env, h);
+  try {
+    for (size_t k = 0; 2 + 2 * k < argc; k++) {
+      double slot = number(2 + 2 * k, "name slot");
+      if (!(slot >= 0 && slot < static_cast<double>(h->name_slots.size())))
+        throw_js(env, h->addon, ErrorCode::Value, "unknown attribute name slot");
+      PyObject* name = h->name_slots[static_cast<size_t>(slot)];
+      napi_value jv = argv[3 + 2 * k];
+      int r;
+      if (mask & (1u << k)) {
+        r = PyObject_SetAttr(rt, obj, name, object_at(env, h, number(3 + 2 * k, "address")));
+      } else {
+        PyObject* v = primitive_to_object(env, h, Napi::Value(env, jv));
+        if (v == nullptr) throw Napi::TypeError::New(env, "a number, bigint, string, boolean or null is required");
+        r = PyObject_SetAttr(rt, obj, name, v);
+        Py_DECREF(rt, v);
+      }
+      if (r < 0) throw_pending(env, h);
+    }
+  } catch (...) {
+    Py_DECREF(rt, obj);
+    throw;
+  }
+  return addr_result(env, h, obj);
+}
+
+napi_value raw_call_class_attrs(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2 + 2 * kMaxAttrPairs + 1;  // one more: a longer call is seen and refused
+  napi_value argv[2 + 2 * kMaxAttrPairs + 1];
+  void* data;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  try {
+    return call_class_attrs(Napi::Env(env), static_cast<RtHandle*>(data), argc, argv);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
 }
 
 inline uintptr_t as_addr(double d) { return static_cast<uintptr_t>(static_cast<int64_t>(d)); }
@@ -466,6 +526,7 @@ using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
 RT_FN(fn_close) {
   auto* h = static_cast<RtHandle*>(info.Data());
   h->rt.reset();
+  h->name_slots.clear();
   h->finalizers.clear();
   h->legacy_dels.clear();
   h->weakref_callbacks.clear();
@@ -642,13 +703,23 @@ RT_FN(fn_define_class) {
   return addr_result(env, h, PyType_FromOptions(rt, o));
 }
 
-RT_FN(fn_call_class) {
-  PROLOGUE;
-  PyObject* cls = obj_arg(info, 0, h);
+PyObject* class_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  PyObject* cls = obj_arg(info, i, h);
   if (Py_TYPE(cls)->tp_kind != TypeKind::Type ||
       !PyType_HasFeature(reinterpret_cast<PyTypeObject*>(cls), Py_TPFLAGS_HEAPTYPE))
-    throw_js(env, h->addon, ErrorCode::Type, "not a class created by defineClass");
-  return addr_result(env, h, PyObject_CallClass(rt, cls));
+    throw_js(info.Env(), h->addon, ErrorCode::Type, "not a class created by defineClass");
+  return cls;
+}
+
+RT_FN(fn_call_class) {
+  PROLOGUE;
+  return addr_result(env, h, PyObject_CallClass(rt, class_arg(info, 0, h)));
+}
+
+RT_FN(fn_intern_slot) {
+  PROLOGUE;
+  h->name_slots.push_back(name_arg(info, 0, h));
+  return Napi::Number::New(env, static_cast<double>(h->name_slots.size() - 1));
 }
 
 RT_FN(fn_type_name) {
@@ -1291,7 +1362,8 @@ struct Entry {
 const Entry kFunctions[] = {
     {"close", fn_close}, {"newInt", fn_new_int}, {"newFloat", fn_new_float}, {"newStr", fn_new_str},
     {"newTuple", fn_new_tuple}, {"newList", fn_new_list}, {"newDict", fn_new_dict},
-    {"defineClass", fn_define_class}, {"callClass", fn_call_class}, {"typeName", fn_type_name},
+    {"defineClass", fn_define_class}, {"callClass", fn_call_class},
+    {"internSlot", fn_intern_slot}, {"typeName", fn_type_name},
     {"kind", fn_kind}, {"isImmortal", fn_is_immortal}, {"setRefcnt", fn_set_refcnt},
     {"getrefcount", fn_getrefcount}, {"getattr", fn_getattr}, {"setattr", fn_setattr},
     {"delattr", fn_delattr}, {"hasattr", fn_hasattr}, {"len", fn_len},
@@ -1364,6 +1436,7 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   o.Set("xincref", Napi::Value(env, make_raw(env, "xincref", raw_incref<true>, h)));
   o.Set("xdecref", Napi::Value(env, make_raw(env, "xdecref", raw_decref<true>, h)));
   o.Set("refcnt", Napi::Value(env, make_raw(env, "refcnt", raw_refcnt, h)));
+  o.Set("callClassAttrs", Napi::Value(env, make_raw(env, "callClassAttrs", raw_call_class_attrs, h)));
   o.Set("increfMany", Napi::Value(env, make_raw(env, "increfMany", raw_many<true>, h)));
   o.Set("decrefMany", Napi::Value(env, make_raw(env, "decrefMany", raw_many<false>, h)));
   Runtime& rt = *h->rt;
