@@ -269,6 +269,20 @@ describe('C.new(attrs): cls() and the setattrs in one native call', () => {
     }
   });
 
+  it('JS numbers: integral ones inside int64 become int, every other number float', () => {
+    const rt = make();
+    const C = rt.defineClass('C');
+    const o = C.new({ z: -0, lo: -(2 ** 63), hi: 2 ** 63, big: 2 ** 53, nan: NaN, inf: -Infinity, half: 0.5 });
+    const kind = (name: string) => {
+      const a = o.getattr(name);
+      const k = a.typeName;
+      a.release();
+      return k;
+    };
+    expect(['z', 'lo', 'hi', 'big', 'nan', 'inf', 'half'].map(kind)).toEqual(['int', 'int', 'float', 'int', 'float', 'float', 'float']);
+    o.release();
+  });
+
   it('a failing attribute releases the new instance (no half-built object is left behind)', () => {
     const rt = make();
     const C = rt.defineClass('C');

@@ -351,10 +351,17 @@ napi_value call_class_attrs(Napi::Env env, RtHandle* h, size_t argc, const napi_
 }
 
 napi_value raw_call_class_attrs(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 2 + 2 * kMaxAttrPairs + 1;  // one more: a longer call is seen and refused
-  napi_value argv[2 + 2 * kMaxAttrPairs + 1];
+  // Node fills every unused slot of argv with undefined: ask for two pairs first (the common
+  // case), and for the whole buffer only when the call has more.
+  constexpr size_t kFull = 2 + 2 * kMaxAttrPairs + 1;  // one more: a longer call is seen and refused
+  napi_value argv[kFull];
+  size_t argc = 6;
   void* data;
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  if (argc > 6) {
+    argc = kFull;
+    napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  }
   try {
     return call_class_attrs(Napi::Env(env), static_cast<RtHandle*>(data), argc, argv);
   } catch (const Napi::Error& e) {
@@ -565,7 +572,9 @@ PyObject* primitive_to_object(Napi::Env env, RtHandle* h, Napi::Value v) {
   switch (v.Type()) {
     case napi_number: {
       double d = v.As<Napi::Number>().DoubleValue();
-      if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9223372036854775808.0)
+      // Integral and inside int64 (the cast round-trips): no libm floor call on this path.
+      if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+          static_cast<double>(static_cast<int64_t>(d)) == d)
         op = PyLong_FromInt64(rt, static_cast<int64_t>(d));
       else
         op = PyFloat_FromDouble(rt, d);
