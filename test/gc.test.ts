@@ -281,6 +281,38 @@ describe.each(['release', 'debug'] as const)('test_gc.py GCTests (%s build)', (b
       expect(ran).toBe(2);
     }));
 
+  it('a finalizer that makes its garbage object immortal: the object leaves the collection clean (permanent generation), later collections and unfreeze() keep the lists sound', () =>
+    withRt(build, (rt) => {
+      allowLeaks(rt, 'the immortalised object keeps its partner forever');
+      let ran = 0;
+      const A = rt.defineClass('A', {
+        finalize: (self) => {
+          if (ran++ === 0) rt.capi.Py_SET_REFCNT(self.id, 0xffffffff);
+        },
+      });
+      const a = A.new();
+      const b = A.new();
+      a.setattr('p', b);
+      b.setattr('p', a);
+      const ids = [a.id, b.id];
+      a.release();
+      b.release();
+      const frozen = rt.gc.getFreezeCount();
+      rt.gc.collect();
+      expect(rt.gc.getFreezeCount()).toBe(frozen + 1); // the immortal one, as update_refs does
+      for (let i = 0; i < 3; i++) rt.gc.collect();
+      rt.gc.unfreeze();
+      for (let i = 0; i < 3; i++) rt.gc.collect();
+      expect(rt.gc.getFreezeCount()).toBe(1); // moved back by the next update_refs
+      const tracked = rt.gc.getObjects().map((r) => {
+        const id = r.id;
+        r.release();
+        return id;
+      });
+      expect(tracked).toContain(ids[1]);
+      expect(ran).toBe(2);
+    }));
+
   it('test_get_count: after collect() count0 < 5 and counts 1, 2 == 0; a new list raises count0', () =>
     withRt(build, (rt) => {
       rt.gc.collect();

@@ -100,10 +100,6 @@ Py_ssize_t gc_list_size(PyGC_Head* list) {
   return n;
 }
 
-static void gc_list_clear_collecting(PyGC_Head* list) {
-  for (PyGC_Head* g = GC_NEXT(list); g != list; g = GC_NEXT(g)) gc_clear_collecting(g);
-}
-
 // validate_list: the list is well formed and every member has the expected flags.
 #ifdef RCL_ASSERTS_ON
 static void validate_list(Runtime& rt, PyGC_Head* head, uintptr_t collecting, uintptr_t unreachable) {
@@ -198,6 +194,7 @@ static void update_refs(Runtime& rt, PyGC_Head* containers) {
     next = GC_NEXT(g);
     PyObject* op = _Py_FROM_GC(g);
     if (_Py_IsImmortal(op)) {
+      gc_clear_collecting(g);  // set when a finalizer made a garbage object immortal
       gc_list_move(g, &rt.gc.permanent_generation.head);
       continue;
     }
@@ -293,8 +290,12 @@ static void restore_list(PyGC_Head* young) {
   young->_gc_prev = reinterpret_cast<uintptr_t>(prev);
 }
 
-static bool deduce_unreachable(Runtime& rt, PyGC_Head* base, PyGC_Head* unreachable) {
-  VALIDATE(rt, base, 0, 0);
+// `collecting`: the COLLECTING flag base's members carry on entry (set on the second pass, over
+// the objects that were unreachable; update_refs sets it on every member anyway).
+static bool deduce_unreachable(Runtime& rt, PyGC_Head* base, PyGC_Head* unreachable,
+                               uintptr_t collecting = 0) {
+  VALIDATE(rt, base, collecting, 0);
+  (void)collecting;
   update_refs(rt, base);
   if (!subtract_refs(rt, base)) {
     restore_list(base);
@@ -307,11 +308,16 @@ static bool deduce_unreachable(Runtime& rt, PyGC_Head* base, PyGC_Head* unreacha
   return true;
 }
 
-static void clear_unreachable_mask(PyGC_Head* unreachable) {
+// Clears the UNREACHABLE mark of every member; returns how many there are (the collected
+// count: one walk instead of CPython's second gc_list_size walk).
+static Py_ssize_t clear_unreachable_mask(PyGC_Head* unreachable) {
+  Py_ssize_t n = 0;
   for (PyGC_Head* g = GC_NEXT(unreachable); g != unreachable;) {
     g->_gc_next &= ~NEXT_MASK_UNREACHABLE;
     g = GC_NEXT(g);
+    n++;
   }
+  return n;
 }
 
 // =============================================================================================
@@ -327,13 +333,18 @@ static void untrack_tuples(PyGC_Head* head) {
   }
 }
 
-static void untrack_dicts(PyGC_Head* head) {
+// untrack_dicts, and the number of objects left in the list: CPython walks the list again for
+// that count (gc_list_size after untrack_dicts); one walk gives the same number.
+static Py_ssize_t untrack_dicts_and_count(PyGC_Head* head) {
+  Py_ssize_t n = 0;
   PyGC_Head* next;
   for (PyGC_Head* g = GC_NEXT(head); g != head; g = next) {
     next = GC_NEXT(g);
     PyObject* op = _Py_FROM_GC(g);
     if (Py_TYPE(op)->tp_kind == TypeKind::Dict) _PyDict_MaybeUntrack(op);
+    n += _PyObject_GC_IS_TRACKED(op);
   }
+  return n;
 }
 
 // =============================================================================================
@@ -445,16 +456,19 @@ static void finalize_garbage(Runtime& rt, PyGC_Head* collectable) {
   gc_list_merge(&seen, collectable);
 }
 
-static void handle_resurrected_objects(Runtime& rt, PyGC_Head* unreachable,
-                                       PyGC_Head* still_unreachable, PyGC_Head* old) {
-  gc_list_clear_collecting(unreachable);
+// Returns the number of objects still unreachable. CPython first walks `unreachable` to clear
+// COLLECTING; update_refs sets the flag again on every member before anything reads it, so
+// that walk is left out.
+static Py_ssize_t handle_resurrected_objects(Runtime& rt, PyGC_Head* unreachable,
+                                             PyGC_Head* still_unreachable, PyGC_Head* old) {
   PyGC_Head* resurrected = unreachable;
-  if (!deduce_unreachable(rt, resurrected, still_unreachable)) {
+  if (!deduce_unreachable(rt, resurrected, still_unreachable, _PyGC_PREV_MASK_COLLECTING)) {
     gc_list_merge(resurrected, old);  // guarded: refcounts are wrong, keep everything
-    return;
+    return 0;
   }
-  clear_unreachable_mask(still_unreachable);
+  Py_ssize_t n = clear_unreachable_mask(still_unreachable);
   gc_list_merge(resurrected, old);
+  return n;
 }
 
 static void delete_garbage(Runtime& rt, PyGC_Head* collectable, PyGC_Head* old) {
@@ -535,9 +549,8 @@ static Py_ssize_t gc_collect_main(Runtime& rt, int generation) {
     gc_list_merge(young, old);
   } else {
     // Dicts are untracked only by full collections (quadratic build-up otherwise).
-    untrack_dicts(young);
+    gc.long_lived_total = untrack_dicts_and_count(young);
     gc.long_lived_pending = 0;
-    gc.long_lived_total = gc_list_size(young);
   }
 
   PyGC_Head finalizers;
@@ -559,9 +572,7 @@ static Py_ssize_t gc_collect_main(Runtime& rt, int generation) {
   finalize_garbage(rt, &unreachable);
 
   PyGC_Head final_unreachable;
-  handle_resurrected_objects(rt, &unreachable, &final_unreachable, old);
-
-  m += gc_list_size(&final_unreachable);
+  m += handle_resurrected_objects(rt, &unreachable, &final_unreachable, old);
   delete_garbage(rt, &final_unreachable, old);
 
   for (PyGC_Head* g = GC_NEXT(&finalizers); g != &finalizers; g = GC_NEXT(g)) {
