@@ -46,8 +46,10 @@ export interface NativeRuntime {
   defineClass(name: string, module: string, finalize: ((a: Address) => void) | null, legacyDel: ((a: Address) => void) | null): Address;
   callClass(cls: Address): Address;
   internSlot(name: string): number;
-  /** cls() then setattr per (slot, value) pair; bit k of refMask: value k is an address. */
-  callClassAttrs(cls: Address, refMask: number, ...slotValuePairs: (number | Primitive)[]): Address;
+  /** cls() then setattr per pair of `packed` (layout in native/addon/addon.cc). */
+  callClassPacked(cls: Address, ...extra: (string | bigint)[]): Address;
+  /** The argument block of callClassPacked. */
+  readonly packed: Float64Array;
   typeName(a: Address): string;
   kind(a: Address): string;
   isImmortal(a: Address): boolean;

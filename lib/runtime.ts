@@ -333,36 +333,41 @@ export class PyClass {
     const cls = this.ref._addr();
     if (attrs === undefined) return rt.wrap(rt.native.callClass(cls));
     // One crossing when every value is a primitive or a Ref (the common case): cls() and the
-    // setattrs run in a single native call, names passed as their interned slots. Up to two
-    // attributes go as direct arguments (a spread call takes V8's slow API-call path).
-    let mask = 0;
+    // setattrs run in a single native call. The pairs go in the runtime's packed block (see
+    // callClassPacked in the addon); strings and bigints ride along as extra arguments.
+    const packed = rt.native.packed;
+    let extra: (string | bigint)[] | undefined;
     let k = 0;
-    let s0 = 0;
-    let v0: PyInput = null;
-    let s1 = 0;
-    let v1: PyInput = null;
-    let more: PyInput[] | undefined;
     for (const name in attrs) {
-      let v = attrs[name];
-      if (v instanceof Ref) {
-        if (k === MAX_FAST_ATTRS) return this.#newSlow(attrs);
-        mask |= 1 << k;
-        v = rt.addrOf(v);
-      } else if (!isPrimitive(v) || k === MAX_FAST_ATTRS) {
+      const v = attrs[name];
+      if (k === MAX_FAST_ATTRS) return this.#newSlow(attrs);
+      const at = 1 + 3 * k;
+      if (typeof v === 'number') {
+        packed[at + 1] = PACKED_NUMBER;
+        packed[at + 2] = v;
+      } else if (v === null || v === undefined) {
+        packed[at + 1] = PACKED_NONE;
+      } else if (typeof v === 'boolean') {
+        packed[at + 1] = v ? PACKED_TRUE : PACKED_FALSE;
+      } else if (v instanceof Ref) {
+        packed[at + 1] = PACKED_ADDRESS;
+        packed[at + 2] = rt.addrOf(v);
+      } else if (typeof v === 'string' || typeof v === 'bigint') {
+        packed[at + 1] = PACKED_EXTRA;
+        packed[at + 2] = (extra ??= []).push(v) - 1;
+      } else {
         return this.#newSlow(attrs);
       }
-      const slot = rt.nameSlot(name);
-      if (k === 0) (s0 = slot), (v0 = v);
-      else if (k === 1) (s1 = slot), (v1 = v);
-      else (more ??= []).push(slot, v);
+      packed[at] = rt.nameSlot(name);
       k++;
     }
-    const call = rt.native.callClassAttrs;
-    mask >>>= 0;
-    if (k === 0) return rt.wrap(call(cls, mask));
-    if (k === 1) return rt.wrap(call(cls, mask, s0, v0 as Primitive));
-    if (k === 2) return rt.wrap(call(cls, mask, s0, v0 as Primitive, s1, v1 as Primitive));
-    return rt.wrap(call(cls, mask, s0, v0 as Primitive, s1, v1 as Primitive, ...(more as Primitive[])));
+    packed[0] = k;
+    const call = rt.native.callClassPacked;
+    if (extra === undefined) return rt.wrap(call(cls));
+    // direct calls for one or two extras: a spread call takes V8's slow API-call path
+    if (extra.length === 1) return rt.wrap(call(cls, extra[0] as string | bigint));
+    if (extra.length === 2) return rt.wrap(call(cls, extra[0] as string | bigint, extra[1] as string | bigint));
+    return rt.wrap(call(cls, ...extra));
   }
   // Values that need converting first (lists, dicts...): cls(), then one setattr each.
   #newSlow(attrs: { readonly [name: string]: PyInput }): Ref {
@@ -602,8 +607,14 @@ export class Runtime implements Disposable {
   }
 }
 
-// Pairs a single callClassAttrs call takes (its refMask is 32 bits).
+// callClassPacked: pairs per call, and the kinds of a packed value (native/addon/addon.cc).
 const MAX_FAST_ATTRS = 32;
+const PACKED_NUMBER = 0;
+const PACKED_ADDRESS = 1;
+const PACKED_NONE = 2;
+const PACKED_TRUE = 3;
+const PACKED_FALSE = 4;
+const PACKED_EXTRA = 5;
 
 function isPrimitive(v: unknown): v is Primitive {
   return v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol');

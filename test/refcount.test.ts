@@ -227,7 +227,7 @@ describe('dealloc at zero depends on the build', () => {
   });
 });
 
-describe('C.new(attrs): cls() and the setattrs in one native call', () => {
+describe('C.new(attrs): cls() and the setattrs in one native call (callClassPacked)', () => {
   it.each(BUILDS)('sets every kind of value in order and owns exactly one reference (%s)', (build) => {
     const rt = make(build);
     const C = rt.defineClass('C');
@@ -258,7 +258,7 @@ describe('C.new(attrs): cls() and the setattrs in one native call', () => {
     const C = rt.defineClass('C');
     const many: Record<string, number> = {};
     for (let i = 0; i < 40; i++) many[`a${i}`] = i;
-    for (const attrs of [{ x: 1 }, { x: 1, y: 2 }, { x: 1, y: 2, z: 3 }, many, { l: [1, 2], d: new Map([['k', 1]]) }]) {
+    for (const attrs of [{ x: 1 }, { x: 1, y: 2 }, { x: 1, y: 2, z: 3 }, { a: 'a', b: 'b', c: 'c', d: 2n ** 64n }, many, { l: [1, 2], d: new Map([['k', 1]]) }]) {
       const o = C.new(attrs as Record<string, never>);
       for (const [k, v] of Object.entries(attrs)) {
         const a = o.getattr(k);
@@ -289,11 +289,19 @@ describe('C.new(attrs): cls() and the setattrs in one native call', () => {
     const blocks = rt.sys.getallocatedblocks();
     const tracked = rt.gc.getCount()[0];
     expect(() => C.new({ x: 1, y: Symbol('no') as never })).toThrow(TypeError);
-    expect(() => rt.native.callClassAttrs(C.id, 0, 999_999, 1)).toThrow(expect.objectContaining({ code: 'ERR_VALUE' }));
-    expect(() => rt.native.callClassAttrs(C.id, 1, rt.nameSlot('x'), 12345)).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_ADDRESS' }),
-    );
-    expect(() => rt.native.callClassAttrs(rt.int(5000).id, 0)).toThrow(expect.objectContaining({ code: 'ERR_TYPE' }));
+    const p = rt.native.packed;
+    const call = (fill: number[], ...extra: string[]) => {
+      p.set(fill);
+      return () => rt.native.callClassPacked(C.id, ...extra);
+    };
+    const x = rt.nameSlot('x');
+    expect(call([1, 999_999, 0, 1])).toThrow(expect.objectContaining({ code: 'ERR_VALUE' })); // unknown name slot
+    expect(call([2, x, 0, 1, x, 1, 12345])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ADDRESS' }));
+    expect(call([1, x, 9, 0])).toThrow(TypeError); // unknown kind
+    expect(call([1, x, 5, 1], 'only one extra')).toThrow(TypeError); // extra index out of range
+    expect(call([33])).toThrow(TypeError); // more pairs than a call takes
+    p.set([0]);
+    expect(() => rt.native.callClassPacked(rt.int(5000).id)).toThrow(expect.objectContaining({ code: 'ERR_TYPE' }));
     expect(rt.sys.getallocatedblocks()).toBe(blocks + 1); // only the int above, leaked on purpose
     expect(rt.gc.getCount()[0]).toBe(tracked);
     allowLeaks(rt, 'the int passed as a class is never released');

@@ -39,10 +39,13 @@ struct RtHandle final : public Host {
   std::unordered_map<uint32_t, Napi::FunctionReference> weakref_callbacks;
   Napi::FunctionReference gc_dispatch;  // (phase, generation, collected, uncollectable)
   Napi::FunctionReference debug_sink;   // (text)
-  // Attribute names by slot number (internSlot / callClassAttrs): interned, hence immortal,
+  // Attribute names by slot number (internSlot / callClassPacked): interned, hence immortal,
   // strs of this runtime; lib/ maps each JS name to its slot once, so the hot path reads a
   // small integer instead of a JS string.
   std::vector<PyObject*> name_slots;
+  // callClassPacked's argument block, a Float64Array lib/ fills before the call (see there).
+  Napi::Reference<Napi::ArrayBuffer> packed_buffer;
+  double* packed = nullptr;
 
   void call_js(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
     if (fn.IsEmpty()) return;
@@ -297,50 +300,73 @@ napi_value raw_refcnt(napi_env env, napi_callback_info cbinfo) {
   return v;
 }
 
-// callClassAttrs(cls, refMask, slot0, value0, slot1, value1, ...): cls() then setattr of each
-// pair in order, in ONE boundary crossing (C.new({ x: 1, y: 2 })); raw C API, as it is the
-// create path. A value is a JS primitive, or an address when its bit in refMask is set (bit k
-// for pair k). If a setattr fails the new instance is released and the error thrown: the
-// caller never sees a half-built object.
 constexpr size_t kMaxAttrPairs = 32;
 PyObject* primitive_to_object(Napi::Env env, RtHandle* h, Napi::Value v);
 
-napi_value call_class_attrs(Napi::Env env, RtHandle* h, size_t argc, const napi_value* argv) {
+// A JS number as a new reference: int when integral and inside int64 (the cast round-trips; no
+// libm floor call on this path), else float. nullptr with the error pending on failure.
+PyObject* number_to_object(Runtime& rt, double d) {
+  if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+      static_cast<double>(static_cast<int64_t>(d)) == d)
+    return PyLong_FromInt64(rt, static_cast<int64_t>(d));
+  return PyFloat_FromDouble(rt, d);
+}
+
+// callClassPacked(cls, ...extra): cls() then one setattr per pair, in order, in ONE boundary
+// crossing (C.new({ x: 1, y: 2 })). The pairs are in the runtime's packed Float64Array, filled
+// by lib/ just before the call, so the call reads one argument instead of two per pair:
+//   packed[0] = n pairs (at most 32); pair k at 1 + 3k: [name slot, kind, value]
+//   kind 0: a number (int when integral and inside int64, else float), 1: an address,
+//   2: None, 3: True, 4: False, 5: the JS primitive extra[value] (strings, bigints).
+// Names are interned strs by slot (internSlot). The block is copied before anything runs, so a
+// finalizer that refills it cannot interfere. If a setattr fails the new instance is released
+// and the error thrown: the caller never sees a half-built object.
+enum PackedKind { kPackedNumber = 0, kPackedAddress = 1, kPackedNone = 2, kPackedTrue = 3, kPackedFalse = 4, kPackedExtra = 5 };
+constexpr size_t kPackedDoubles = 1 + 3 * kMaxAttrPairs;
+
+napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi_value* argv) {
   if (!h->rt) throw_js(env, h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
   Runtime& rt = *h->rt;
-  auto number = [&](size_t i, const char* what) {
-    double d;
-    if (i >= argc || napi_get_value_double(env, argv[i], &d) != napi_ok)
-      throw Napi::TypeError::New(env, std::string(what) + " must be a number");
-    return d;
-  };
-  PyObject* cls = object_at(env, h, number(0, "address"));
+  const double count = h->packed[0];
+  if (!(count >= 0 && count <= static_cast<double>(kMaxAttrPairs)))
+    throw Napi::TypeError::New(env, "callClassPacked takes up to 32 pairs");
+  const size_t pairs = static_cast<size_t>(count);
+  double block[kPackedDoubles];
+  std::memcpy(block, h->packed, (1 + 3 * pairs) * sizeof(double));
+  double cls_addr;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &cls_addr) != napi_ok)
+    throw Napi::TypeError::New(env, "address must be a number");
+  PyObject* cls = object_at(env, h, cls_addr);
   if (Py_TYPE(cls)->tp_kind != TypeKind::Type ||
       !PyType_HasFeature(reinterpret_cast<PyTypeObject*>(cls), Py_TPFLAGS_HEAPTYPE))
     throw_js(env, h->addon, ErrorCode::Type, "not a class created by defineClass");
-  double m = number(1, "refMask");
-  if (!(m >= 0 && m <= 4294967295.0)) throw Napi::TypeError::New(env, "refMask must be a 32-bit unsigned integer");
-  const uint32_t mask = static_cast<uint32_t>(m);
-  if (argc % 2 != 0 || argc > 2 + 2 * kMaxAttrPairs)
-    throw Napi::TypeError::New(env, "callClassAttrs takes up to 32 (slot, value) pairs");
   PyObject* obj = PyObject_CallClass(rt, cls);
   if (obj == nullptr) throw_pending(env, h);
   try {
-    for (size_t k = 0; 2 + 2 * k < argc; k++) {
-      double slot = number(2 + 2 * k, "name slot");
-      if (!(slot >= 0 && slot < static_cast<double>(h->name_slots.size())))
+    for (size_t k = 0; k < pairs; k++) {
+      const double* pair = block + 1 + 3 * k;
+      if (!(pair[0] >= 0 && pair[0] < static_cast<double>(h->name_slots.size())))
         throw_js(env, h->addon, ErrorCode::Value, "unknown attribute name slot");
-      PyObject* name = h->name_slots[static_cast<size_t>(slot)];
-      napi_value jv = argv[3 + 2 * k];
-      int r;
-      if (mask & (1u << k)) {
-        r = PyObject_SetAttr(rt, obj, name, object_at(env, h, number(3 + 2 * k, "address")));
-      } else {
-        PyObject* v = primitive_to_object(env, h, Napi::Value(env, jv));
-        if (v == nullptr) throw Napi::TypeError::New(env, "a number, bigint, string, boolean or null is required");
-        r = PyObject_SetAttr(rt, obj, name, v);
-        Py_DECREF(rt, v);
+      PyObject* name = h->name_slots[static_cast<size_t>(pair[0])];
+      PyObject* v;
+      switch (static_cast<int>(pair[1])) {
+        case kPackedNumber: v = number_to_object(rt, pair[2]); break;
+        case kPackedAddress: v = Py_NewRef(rt, object_at(env, h, pair[2])); break;
+        case kPackedNone: v = rt.None(); break;
+        case kPackedTrue: v = rt.True(); break;
+        case kPackedFalse: v = rt.False(); break;
+        case kPackedExtra: {
+          const double i = pair[2];
+          if (!(i >= 0 && i + 1 < static_cast<double>(argc))) throw Napi::TypeError::New(env, "packed extra argument out of range");
+          v = primitive_to_object(env, h, Napi::Value(env, argv[1 + static_cast<size_t>(i)]));
+          if (v == nullptr) throw Napi::TypeError::New(env, "a number, bigint, string, boolean or null is required");
+          break;
+        }
+        default: throw Napi::TypeError::New(env, "unknown packed value kind");
       }
+      if (v == nullptr) throw_pending(env, h);
+      int r = PyObject_SetAttr(rt, obj, name, v);
+      Py_DECREF(rt, v);
       if (r < 0) throw_pending(env, h);
     }
   } catch (...) {
@@ -350,20 +376,23 @@ napi_value call_class_attrs(Napi::Env env, RtHandle* h, size_t argc, const napi_
   return addr_result(env, h, obj);
 }
 
-napi_value raw_call_class_attrs(napi_env env, napi_callback_info cbinfo) {
-  // Node fills every unused slot of argv with undefined: ask for two pairs first (the common
-  // case), and for the whole buffer only when the call has more.
-  constexpr size_t kFull = 2 + 2 * kMaxAttrPairs + 1;  // one more: a longer call is seen and refused
+napi_value raw_call_class_packed(napi_env env, napi_callback_info cbinfo) {
+  // Node fills every unused slot of argv with undefined: ask for a few first (the common case
+  // has no extra argument), and for the whole buffer only when the call has more.
+  constexpr size_t kFull = 1 + kMaxAttrPairs;
   napi_value argv[kFull];
-  size_t argc = 6;
+  size_t argc = 4;
   void* data;
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  if (argc > 6) {
-    argc = kFull;
+  if (argc > 4) {
+    if (argc > kFull) {
+      napi_throw_type_error(env, nullptr, "callClassPacked takes at most 32 extra arguments");
+      return nullptr;
+    }
     napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
   }
   try {
-    return call_class_attrs(Napi::Env(env), static_cast<RtHandle*>(data), argc, argv);
+    return call_class_packed(Napi::Env(env), static_cast<RtHandle*>(data), argc, argv);
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
     return nullptr;
@@ -570,16 +599,9 @@ PyObject* primitive_to_object(Napi::Env env, RtHandle* h, Napi::Value v) {
   Runtime& rt = *h->rt;
   PyObject* op = nullptr;
   switch (v.Type()) {
-    case napi_number: {
-      double d = v.As<Napi::Number>().DoubleValue();
-      // Integral and inside int64 (the cast round-trips): no libm floor call on this path.
-      if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
-          static_cast<double>(static_cast<int64_t>(d)) == d)
-        op = PyLong_FromInt64(rt, static_cast<int64_t>(d));
-      else
-        op = PyFloat_FromDouble(rt, d);
+    case napi_number:
+      op = number_to_object(rt, v.As<Napi::Number>().DoubleValue());
       break;
-    }
     case napi_bigint: {
       Napi::BigInt b = v.As<Napi::BigInt>();
       int sign = 0;
@@ -1445,7 +1467,13 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   o.Set("xincref", Napi::Value(env, make_raw(env, "xincref", raw_incref<true>, h)));
   o.Set("xdecref", Napi::Value(env, make_raw(env, "xdecref", raw_decref<true>, h)));
   o.Set("refcnt", Napi::Value(env, make_raw(env, "refcnt", raw_refcnt, h)));
-  o.Set("callClassAttrs", Napi::Value(env, make_raw(env, "callClassAttrs", raw_call_class_attrs, h)));
+  o.Set("callClassPacked", Napi::Value(env, make_raw(env, "callClassPacked", raw_call_class_packed, h)));
+  // The packed block lives as long as the handle (a strong reference), so `packed` stays valid
+  // even if JS drops the Float64Array.
+  Napi::ArrayBuffer packed_ab = Napi::ArrayBuffer::New(env, kPackedDoubles * sizeof(double));
+  h->packed_buffer = Napi::Persistent(packed_ab);
+  h->packed = static_cast<double*>(packed_ab.Data());
+  o.Set("packed", Napi::Float64Array::New(env, kPackedDoubles, packed_ab, 0));
   o.Set("increfMany", Napi::Value(env, make_raw(env, "increfMany", raw_many<true>, h)));
   o.Set("decrefMany", Napi::Value(env, make_raw(env, "decrefMany", raw_many<false>, h)));
   Runtime& rt = *h->rt;
