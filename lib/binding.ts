@@ -55,10 +55,11 @@ export interface NativeRuntime {
   isImmortal(a: Address): boolean;
   setRefcnt(a: Address, n: number | bigint): void;
   getrefcount(a: Address): number | bigint;
-  getattr(a: Address, name: string): Address;
-  setattr(a: Address, name: string, v: Address): void;
-  delattr(a: Address, name: string): void;
-  hasattr(a: Address, name: string): boolean;
+  /** Attribute functions: `name` is a string or its slot (internSlot). */
+  getattr(a: Address, name: string | number): Address;
+  setattr(a: Address, name: string | number, v: Address): void;
+  delattr(a: Address, name: string | number): void;
+  hasattr(a: Address, name: string | number): boolean;
   len(a: Address): number;
   getitemIndex(a: Address, i: number): Address;
   getitemKey(a: Address, k: Address): Address;
@@ -120,7 +121,7 @@ export interface NativeRuntime {
   weakrefCount(a: Address): number;
   gcHead(a: Address): [bigint, bigint] | null;
   fromJs(v: Primitive): Address;
-  setattrValue(a: Address, name: string, v: Primitive): void;
+  setattrValue(a: Address, name: string | number, v: Primitive): void;
   appendValue(a: Address, v: Primitive): void;
   objectState(a: Address): 'live' | 'freed' | 'invalid' | 'unknown';
   referentEdges(a: Address): [string, Address][];

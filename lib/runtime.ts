@@ -208,22 +208,26 @@ export class Ref implements Disposable {
   // ------------------------------------------------------------------ attributes
   /** getattr(obj, name): a new reference. */
   getattr(name: string): Ref {
-    return this.#rt.wrap(this.#n().getattr(this.#check(), name));
+    const a = this.#check();
+    return this.#rt.wrap(this.#n().getattr(a, this.#rt.nameSlot(name)));
   }
   /** setattr(obj, name, value). */
   setattr(name: string, value: PyInput): void {
     const a = this.#check();
-    if (value instanceof Ref) this.#n().setattr(a, name, this.#rt.addrOf(value));
-    else if (isPrimitive(value)) this.#n().setattrValue(a, name, value);
-    else this.#rt.withObject(value, (v) => this.#n().setattr(a, name, v));
+    const slot = this.#rt.nameSlot(name);
+    if (value instanceof Ref) this.#n().setattr(a, slot, this.#rt.addrOf(value));
+    else if (isPrimitive(value)) this.#n().setattrValue(a, slot, value);
+    else this.#rt.withObject(value, (v) => this.#n().setattr(a, slot, v));
   }
   /** delattr(obj, name). */
   delattr(name: string): void {
-    this.#n().delattr(this.#check(), name);
+    const a = this.#check();
+    this.#n().delattr(a, this.#rt.nameSlot(name));
   }
   /** hasattr(obj, name). */
   hasattr(name: string): boolean {
-    return this.#n().hasattr(this.#check(), name);
+    const a = this.#check();
+    return this.#n().hasattr(a, this.#rt.nameSlot(name));
   }
 
   // ------------------------------------------------------------------ containers
@@ -535,8 +539,10 @@ export class Runtime implements Disposable {
   wrap(addr: Address): Ref {
     return new Ref(this, addr);
   }
-  /** @internal The native slot of an attribute name (interned once per runtime). */
+  /** @internal The native slot of an attribute name (interned once per runtime; the native
+   * attribute functions take the slot instead of the string). */
   nameSlot(name: string): number {
+    if (typeof name !== 'string') throw new TypeError('attribute name must be a string');
     let slot = this.#nameSlots.get(name);
     if (slot === undefined) {
       slot = this.native.internSlot(name);

@@ -283,6 +283,22 @@ describe('C.new(attrs): cls() and the setattrs in one native call (callClassPack
     o.release();
   });
 
+  it('attribute names cross as interned slots: one slot per name per runtime, an unknown slot is ERR_VALUE', () => {
+    const rt = make();
+    const C = rt.defineClass('C');
+    const o = C.new();
+    o.setattr('spam', 1);
+    const slot = rt.nameSlot('spam');
+    expect(rt.nameSlot('spam')).toBe(slot);
+    expect(rt.native.hasattr(o.id, slot)).toBe(true);
+    expect(rt.native.hasattr(o.id, 'spam')).toBe(true); // a string still works
+    expect(() => rt.native.hasattr(o.id, 1e9)).toThrow(expect.objectContaining({ code: 'ERR_VALUE' }));
+    expect(() => o.getattr(5 as unknown as string)).toThrow(TypeError);
+    o.delattr('spam');
+    expect(o.hasattr('spam')).toBe(false);
+    o.release();
+  });
+
   it('a failing attribute releases the new instance (no half-built object is left behind)', () => {
     const rt = make();
     const C = rt.defineClass('C');

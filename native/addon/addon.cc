@@ -302,6 +302,7 @@ napi_value raw_refcnt(napi_env env, napi_callback_info cbinfo) {
 
 constexpr size_t kMaxAttrPairs = 32;
 PyObject* primitive_to_object(Napi::Env env, RtHandle* h, Napi::Value v);
+PyObject* slot_name(Napi::Env env, RtHandle* h, double slot);
 
 // A JS number as a new reference: int when integral and inside int64 (the cast round-trips; no
 // libm floor call on this path), else float. nullptr with the error pending on failure.
@@ -345,9 +346,7 @@ napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi
   try {
     for (size_t k = 0; k < pairs; k++) {
       const double* pair = block + 1 + 3 * k;
-      if (!(pair[0] >= 0 && pair[0] < static_cast<double>(h->name_slots.size())))
-        throw_js(env, h->addon, ErrorCode::Value, "unknown attribute name slot");
-      PyObject* name = h->name_slots[static_cast<size_t>(pair[0])];
+      PyObject* name = slot_name(env, h, pair[0]);
       PyObject* v;
       switch (static_cast<int>(pair[1])) {
         case kPackedNumber: v = number_to_object(rt, pair[2]); break;
@@ -790,8 +789,19 @@ RT_FN(fn_getrefcount) {
   return v;
 }
 
-// Attribute names are interned (immortal), as CPython interns identifiers.
+// The interned str of a name slot (internSlot), or throws ERR_VALUE.
+PyObject* slot_name(Napi::Env env, RtHandle* h, double slot) {
+  if (!(slot >= 0 && slot < static_cast<double>(h->name_slots.size())))
+    throw_js(env, h->addon, ErrorCode::Value, "unknown attribute name slot");
+  return h->name_slots[static_cast<size_t>(slot)];
+}
+
+// Attribute names are interned (immortal), as CPython interns identifiers. A name is a string,
+// or the number of its slot (internSlot): lib/ passes slots, so the hot path reads a small
+// integer instead of marshalling the same string again.
 PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  if (i < info.Length() && info[i].IsNumber())
+    return slot_name(info.Env(), h, info[i].As<Napi::Number>().DoubleValue());
   PyObject* name = PyUnicode_InternFromUTF8(*h->rt, string_arg(info, i, "attribute name"));
   if (name == nullptr) throw_pending(info.Env(), h);
   return name;
