@@ -13,7 +13,8 @@ import type { BenchRow } from './types.js';
 export type Graph = 'reachable' | 'garbage' | 'half';
 const GRAPHS: readonly Graph[] = ['reachable', 'garbage', 'half'];
 
-// The CPython side. argv: JSON {sizes, reps, createDrop}. Prints one JSON line.
+// The CPython side. argv: JSON {sizes, reps, createDrop} (no sizes / createDrop 0: that part is
+// skipped). Prints one JSON line.
 const PY_GC = String.raw`
 import gc, json, sys, time
 cfg = json.loads(sys.argv[1])
@@ -51,7 +52,7 @@ def create_drop(n):
         o.x = 1
         o.y = 2
         del o
-for rep in range(cfg['reps'] + 1):
+for rep in range(cfg['reps'] + 1 if cfg['createDrop'] else 0):
     gc.collect()
     t0 = time.perf_counter_ns()
     create_drop(cfg['createDrop'])
@@ -114,29 +115,37 @@ export function gcRows(opts: {
   const createDrop = opts.quick ? 20_000 : 1_000_000;
   const reps = opts.reps;
   const py = findPython();
-  let pyRes: { collect: Record<string, number[]>; createDrop: number[] } | null = null;
-  let pyErr = 'CPython 3.12 not found (set REFCOUNT_LAB_PYTHON, or install python3.12)';
-  if (py) {
-    opts.log(`gc: CPython side (${py.description}) ...`);
-    try {
-      pyRes = runPython(py, PY_GC, [JSON.stringify({ sizes, reps, createDrop })]);
-    } catch (e) {
-      pyErr = (e as Error).message.slice(0, 300);
-    }
-  }
-  opts.log('gc: refcount-lab side ...');
+  // Repetitions interleave the two sides: CPython (a fresh process, its own warm-up round, then
+  // one timed round), then ours (one timed round), and so on, so a drift of this shared
+  // machine's speed hits both sides of each per-repetition ratio alike.
+  const pyRes: { collect: Record<string, number[]>; createDrop: number[] } = { collect: {}, createDrop: [] };
+  let pyErr = py ? '' : 'CPython 3.12 not found (set REFCOUNT_LAB_PYTHON, or install python3.12)';
   const ours: Record<string, number[]> = {};
   const oursCreate: number[] = [];
   const oursCreateCalls: number[] = [];
+  const core: number[] = []; // the core's own create+drop loop, one run per repetition
+  let coreErr = '';
   const rt = Runtime.create({ build: 'release', guard: false });
+  const cpython = (rep: number, what: string, cfg: { sizes: number[]; createDrop: number }): void => {
+    if (!py || pyErr) return;
+    opts.log(`gc: ${what} repetition ${rep}/${reps}: CPython side (${py.description}) ...`);
+    try {
+      const r = runPython<typeof pyRes>(py, PY_GC, [JSON.stringify({ ...cfg, reps: 1 })]);
+      for (const [k, v] of Object.entries(r.collect)) (pyRes.collect[k] ??= []).push(...v);
+      pyRes.createDrop.push(...r.createDrop);
+    } catch (e) {
+      pyErr = (e as Error).message.slice(0, 300);
+    }
+  };
   try {
     const C = rt.defineClass('Node');
+    // Phase 1: gc.collect() of the graphs. Round 0 warms our side up (JIT, arenas).
     rt.gc.disable();
-    for (const n of sizes) {
-      for (const graph of GRAPHS) {
-        const key = `${graph}.${n}`;
-        ours[key] = [];
-        for (let rep = 0; rep <= reps; rep++) {
+    for (let rep = 0; rep <= reps; rep++) {
+      if (rep > 0) cpython(rep, 'collect', { sizes, createDrop: 0 });
+      opts.log(`gc: collect repetition ${rep}/${reps}: refcount-lab side ...`);
+      for (const n of sizes) {
+        for (const graph of GRAPHS) {
           rt.gc.collect();
           const root = buildGraph(rt, C.id, n, graph);
           const t0 = nowNs();
@@ -144,33 +153,46 @@ export function gcRows(opts: {
           const dt = nowNs() - t0;
           rt.native.decref(root);
           rt.gc.collect();
-          if (rep > 0) ours[key].push(dt / n);
+          if (rep > 0) (ours[`${graph}.${n}`] ??= []).push(dt / n);
         }
       }
     }
     rt.gc.enable();
-    // create+drop through the typed API: C.new({ x: 1, y: 2 }) (one native call: cls() and the
-    // two setattrs), then release(); and the same spelled as four calls (C.new(), two setattrs,
-    // release()), for the cost of each boundary crossing.
+    // Phase 2 (after all collections, so that the garbage V8 makes here never lands in a timed
+    // collect): create+drop through the typed API, C.new({ x: 1, y: 2 }) (one native call: cls()
+    // and the two setattrs) then release(); the same spelled as four calls (C.new(), two
+    // setattrs, release()), for the cost of each boundary crossing; and the core's own loop.
+    // A class of its own, as the fresh CPython process has (its shared keys see only x and y).
+    const D = rt.defineClass('Node');
     for (let rep = 0; rep <= reps; rep++) {
+      if (rep > 0) cpython(rep, 'create+drop', { sizes: [], createDrop });
+      opts.log(`gc: create+drop repetition ${rep}/${reps}: refcount-lab side ...`);
       rt.gc.collect();
       let t0 = nowNs();
-      for (let i = 0; i < createDrop; i++) C.new({ x: 1, y: 2 }).release();
+      for (let i = 0; i < createDrop; i++) D.new({ x: 1, y: 2 }).release();
       let dt = nowNs() - t0;
       if (rep > 0) oursCreate.push(dt / createDrop);
       t0 = nowNs();
       for (let i = 0; i < createDrop; i++) {
-        const o = C.new();
+        const o = D.new();
         o.setattr('x', 1);
         o.setattr('y', 2);
         o.release();
       }
       dt = nowNs() - t0;
       if (rep > 0) oursCreateCalls.push(dt / createDrop);
+      if (rep > 0 && opts.coreCreateDrop && !coreErr) {
+        try {
+          core.push(...opts.coreCreateDrop(createDrop, 1));
+        } catch (e) {
+          coreErr = e instanceof Error ? e.message : String(e);
+        }
+      }
     }
   } finally {
     rt.close();
   }
+  const pyOk = py !== null && !pyErr;
   const rows: BenchRow[] = [];
   const anchorLabel = py ? `CPython ${py.version}, same graph` : 'CPython 3.12';
   sizes.forEach((n, i) => {
@@ -186,7 +208,7 @@ export function gcRows(opts: {
       };
       const key = `${graph}.${n}`;
       const a = pyRes?.collect[key];
-      rows.push(a ? makeRow(spec, ours[key] ?? [], a) : missingRow(spec, pyErr));
+      rows.push(pyOk && a ? makeRow(spec, ours[key] ?? [], a) : missingRow(spec, pyErr));
     }
   });
   const cspec: RowSpec = {
@@ -197,29 +219,23 @@ export function gcRows(opts: {
     anchorLabel: py ? `CPython ${py.version}: o = C(); o.x = 1; o.y = 2; del o` : 'CPython 3.12',
     goal: goal('ratio', 0.5, '<= 0.5x CPython'),
   };
-  rows.push(pyRes ? makeRow(cspec, oursCreate, pyRes.createDrop) : missingRow(cspec, pyErr));
+  rows.push(pyOk ? makeRow(cspec, oursCreate, pyRes.createDrop) : missingRow(cspec, pyErr));
   const cspec4: RowSpec = {
     ...cspec,
     id: 'gc.create_drop_4calls.1e6',
     label: `create+drop as four calls: C.new(), o.setattr('x', 1), o.setattr('y', 2), o.release()`,
     goal: null,
   };
-  rows.push(pyRes ? makeRow(cspec4, oursCreateCalls, pyRes.createDrop) : missingRow(cspec4, pyErr));
+  rows.push(pyOk ? makeRow(cspec4, oursCreateCalls, pyRes.createDrop) : missingRow(cspec4, pyErr));
   const cspecCore: RowSpec = {
     ...cspec,
     id: 'gc.create_drop_core.1e6',
     label: 'create+drop, the core alone (native loop: cls(), two setattrs, decref; no JS boundary)',
   };
-  if (opts.coreCreateDrop && pyRes) {
-    let core: number[] = [];
-    try {
-      core = opts.coreCreateDrop(createDrop, pyRes.createDrop.length);
-    } catch (e) {
-      rows.push(missingRow(cspecCore, e instanceof Error ? e.message : String(e)));
-    }
-    if (core.length) rows.push(makeRow(cspecCore, core, pyRes.createDrop));
+  if (opts.coreCreateDrop && pyOk) {
+    rows.push(coreErr ? missingRow(cspecCore, coreErr) : makeRow(cspecCore, core, pyRes.createDrop));
   } else {
-    rows.push(missingRow(cspecCore, pyRes ? 'the native bench sources (bench/native/) ship only with a source checkout' : pyErr));
+    rows.push(missingRow(cspecCore, pyOk ? 'the native bench sources (bench/native/) ship only with a source checkout' : pyErr));
   }
   return rows;
 }

@@ -62,12 +62,14 @@ static void order_remove(PyObject** values, size_t ix) {
   values_count(values) = static_cast<uint8_t>(n - 1);
 }
 
-// Index of `name` in the class's shared keys, or -1.
+// Index of `name` in the class's shared keys, or -1. The keys are interned, so an interned name
+// (every name lib/ passes) is found by identity alone; only another str is compared by content.
 static Py_ssize_t shared_index(PyHeapTypeObject* ht, PyObject* name) {
-  for (Py_ssize_t i = 0; i < ht->ht_keys_nentries; i++) {
-    PyObject* k = ht->ht_cached_keys[i];
-    if (k == name || unicode_eq(k, name)) return i;
-  }
+  for (Py_ssize_t i = 0; i < ht->ht_keys_nentries; i++)
+    if (ht->ht_cached_keys[i] == name) return i;
+  if (reinterpret_cast<PyASCIIObject*>(name)->state.interned) return -1;
+  for (Py_ssize_t i = 0; i < ht->ht_keys_nentries; i++)
+    if (unicode_eq(ht->ht_cached_keys[i], name)) return i;
   return -1;
 }
 
@@ -300,10 +302,16 @@ static int instance_setattr(Runtime& rt, PyObject* self, PyObject* name, PyObjec
     Py_ssize_t ix = shared_index(ht, name);
     if (ix < 0 && value != nullptr && ht->ht_keys_usable > 0 &&
         ht->ht_keys_nentries < SHARED_KEYS_MAX_SIZE) {
-      // insert_into_dictkeys: the name joins the class's shared keys.
+      // insert_into_dictkeys: the name joins the class's shared keys, interned (CPython's
+      // PyObject_SetAttr interns every name; shared_index relies on it).
+      PyObject* key = name;
+      if (!reinterpret_cast<PyASCIIObject*>(key)->state.interned) {
+        key = PyUnicode_InternFromUTF8(rt, PyUnicode_AsUTF8(name));
+        if (key == nullptr) return -1;
+      }
       ix = ht->ht_keys_nentries++;
       ht->ht_keys_usable--;
-      ht->ht_cached_keys[ix] = Py_NewRef(rt, name);
+      ht->ht_cached_keys[ix] = Py_NewRef(rt, key);
     }
     if (ix >= 0) {
       PyObject* old = values[ix];
