@@ -162,8 +162,12 @@ export function gcRows(opts: {
     // collect): create+drop through the typed API, C.new({ x: 1, y: 2 }) (one native call: cls()
     // and the two setattrs) then release(); the same spelled as four calls (C.new(), two
     // setattrs, release()), for the cost of each boundary crossing; and the core's own loop.
-    // A class of its own, as the fresh CPython process has (its shared keys see only x and y).
+    // A class of its own, as the fresh CPython process has (its shared keys see only x and y);
+    // one instance lives through the loops so that their pools stay in use, as CPython's
+    // start-up objects keep every size class's pools in use (see refcount_kernels.cc).
     const D = rt.defineClass('Node');
+    for (let i = 0; i < 64; i++) D.new({ x: 1, y: 2 }).release(); // the values size settles
+    const keep = D.new({ x: 1, y: 2 });
     for (let rep = 0; rep <= reps; rep++) {
       if (rep > 0) cpython(rep, 'create+drop', { sizes: [], createDrop });
       opts.log(`gc: create+drop repetition ${rep}/${reps}: refcount-lab side ...`);
@@ -189,6 +193,7 @@ export function gcRows(opts: {
         }
       }
     }
+    keep.release();
   } finally {
     rt.close();
   }
