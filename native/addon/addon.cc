@@ -226,6 +226,14 @@ Napi::Value int64_value(Napi::Env env, int64_t v) {
 // Raw hot paths (C API): incref / decref / refcnt
 // =============================================================================================
 
+// `cls` if it is a class made by defineClass (a heap type), else throws ERR_TYPE.
+PyObject* heap_class(Napi::Env env, RtHandle* h, PyObject* cls) {
+  if (Py_TYPE(cls)->tp_kind != TypeKind::Type ||
+      !PyType_HasFeature(reinterpret_cast<PyTypeObject*>(cls), Py_TPFLAGS_HEAPTYPE))
+    throw_js(env, h->addon, ErrorCode::Type, "not a class created by defineClass");
+  return cls;
+}
+
 // The object at address d (guarded: validated by the core). Throws the JS error.
 PyObject* object_at(Napi::Env env, RtHandle* h, double d) {
   uintptr_t a;
@@ -337,11 +345,7 @@ napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi
   double cls_addr;
   if (argc < 1 || napi_get_value_double(env, argv[0], &cls_addr) != napi_ok)
     throw Napi::TypeError::New(env, "address must be a number");
-  PyObject* cls = object_at(env, h, cls_addr);
-  if (Py_TYPE(cls)->tp_kind != TypeKind::Type ||
-      !PyType_HasFeature(reinterpret_cast<PyTypeObject*>(cls), Py_TPFLAGS_HEAPTYPE))
-    throw_js(env, h->addon, ErrorCode::Type, "not a class created by defineClass");
-  PyObject* obj = PyObject_CallClass(rt, cls);
+  PyObject* obj = PyObject_CallClass(rt, heap_class(env, h, object_at(env, h, cls_addr)));
   if (obj == nullptr) throw_pending(env, h);
   try {
     for (size_t k = 0; k < pairs; k++) {
@@ -590,6 +594,7 @@ RT_FN(fn_new_int) {
 }
 
 PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h);
+PyObject* interned_string_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h);
 
 // A JS primitive as a new reference: integral numbers and bigints -> int, other numbers ->
 // float, strings -> str, booleans -> True / False, null / undefined -> None. Returns nullptr
@@ -733,22 +738,14 @@ RT_FN(fn_define_class) {
   return addr_result(env, h, PyType_FromOptions(rt, o));
 }
 
-PyObject* class_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
-  PyObject* cls = obj_arg(info, i, h);
-  if (Py_TYPE(cls)->tp_kind != TypeKind::Type ||
-      !PyType_HasFeature(reinterpret_cast<PyTypeObject*>(cls), Py_TPFLAGS_HEAPTYPE))
-    throw_js(info.Env(), h->addon, ErrorCode::Type, "not a class created by defineClass");
-  return cls;
-}
-
 RT_FN(fn_call_class) {
   PROLOGUE;
-  return addr_result(env, h, PyObject_CallClass(rt, class_arg(info, 0, h)));
+  return addr_result(env, h, PyObject_CallClass(rt, heap_class(env, h, obj_arg(info, 0, h))));
 }
 
 RT_FN(fn_intern_slot) {
   PROLOGUE;
-  h->name_slots.push_back(name_arg(info, 0, h));
+  h->name_slots.push_back(interned_string_arg(info, 0, h));
   return Napi::Number::New(env, static_cast<double>(h->name_slots.size() - 1));
 }
 
@@ -799,12 +796,15 @@ PyObject* slot_name(Napi::Env env, RtHandle* h, double slot) {
 // Attribute names are interned (immortal), as CPython interns identifiers. A name is a string,
 // or the number of its slot (internSlot): lib/ passes slots, so the hot path reads a small
 // integer instead of marshalling the same string again.
-PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
-  if (i < info.Length() && info[i].IsNumber())
-    return slot_name(info.Env(), h, info[i].As<Napi::Number>().DoubleValue());
+PyObject* interned_string_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
   PyObject* name = PyUnicode_InternFromUTF8(*h->rt, string_arg(info, i, "attribute name"));
   if (name == nullptr) throw_pending(info.Env(), h);
   return name;
+}
+PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  if (i < info.Length() && info[i].IsNumber())
+    return slot_name(info.Env(), h, info[i].As<Napi::Number>().DoubleValue());
+  return interned_string_arg(info, i, h);
 }
 
 Napi::Value attr_call(const Napi::CallbackInfo& info, int which) {
