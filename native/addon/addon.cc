@@ -402,6 +402,43 @@ napi_value raw_call_class_packed(napi_env env, napi_callback_info cbinfo) {
   }
 }
 
+// getattr / setattr / setattrValue on the raw C API: the attribute hot paths of the typed API
+// (which passes the name as its slot, see internSlot).
+enum AttrOp { kGetattr, kSetattr, kSetattrValue };
+PyObject* name_value(Napi::Env env, RtHandle* h, napi_value v);
+
+template <AttrOp kOp>
+napi_value raw_attr(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 3;
+  napi_value argv[3];
+  void* data;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  RtHandle* h = static_cast<RtHandle*>(data);
+  Napi::Env e(env);
+  try {
+    if (!h->rt) throw_js(e, h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
+    Runtime& rt = *h->rt;
+    auto address = [&](size_t i) {
+      double d;
+      if (i >= argc || napi_get_value_double(env, argv[i], &d) != napi_ok)
+        throw Napi::TypeError::New(e, "address must be a number");
+      return object_at(e, h, d);
+    };
+    PyObject* op = address(0);
+    PyObject* name = name_value(e, h, argc > 1 ? argv[1] : nullptr);
+    if (kOp == kGetattr) return addr_result(e, h, PyObject_GetAttr(rt, op, name));
+    if (kOp == kSetattr) return int_result(e, h, PyObject_SetAttr(rt, op, name, address(2)));
+    PyObject* v = argc > 2 ? primitive_to_object(e, h, Napi::Value(e, argv[2])) : rt.None();
+    if (v == nullptr) throw Napi::TypeError::New(e, "a number, bigint, string, boolean or null is required");
+    int r = PyObject_SetAttr(rt, op, name, v);
+    Py_DECREF(rt, v);
+    return int_result(e, h, r);
+  } catch (const Napi::Error& err) {
+    err.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
 inline uintptr_t as_addr(double d) { return static_cast<uintptr_t>(static_cast<int64_t>(d)); }
 inline uintptr_t as_addr(uint64_t a) { return static_cast<uintptr_t>(a); }
 
@@ -642,16 +679,6 @@ RT_FN(fn_from_js) {
   return addr_result(env, h, primitive_arg(info, 0, h));
 }
 
-RT_FN(fn_setattr_value) {
-  PROLOGUE;
-  PyObject* op = obj_arg(info, 0, h);
-  PyObject* name = name_arg(info, 1, h);
-  PyObject* v = primitive_arg(info, 2, h);
-  int r = PyObject_SetAttr(rt, op, name, v);
-  Py_DECREF(rt, v);
-  return int_result(env, h, r);
-}
-
 RT_FN(fn_append_value) {
   PROLOGUE;
   PyObject* op = obj_arg(info, 0, h);
@@ -802,33 +829,32 @@ PyObject* interned_string_arg(const Napi::CallbackInfo& info, size_t i, RtHandle
   return name;
 }
 PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
-  if (i < info.Length() && info[i].IsNumber())
-    return slot_name(info.Env(), h, info[i].As<Napi::Number>().DoubleValue());
-  return interned_string_arg(info, i, h);
+  return name_value(info.Env(), h, i < info.Length() ? static_cast<napi_value>(info[i]) : nullptr);
+}
+// A name argument: its slot (a number) or a string, interned. nullptr (absent) is a TypeError.
+PyObject* name_value(Napi::Env env, RtHandle* h, napi_value v) {
+  double slot;
+  if (v != nullptr && napi_get_value_double(env, v, &slot) == napi_ok) return slot_name(env, h, slot);
+  if (v == nullptr || Napi::Value(env, v).Type() != napi_string)
+    throw Napi::TypeError::New(env, "attribute name must be a string");
+  PyObject* name = PyUnicode_InternFromUTF8(*h->rt, Napi::Value(env, v).As<Napi::String>().Utf8Value());
+  if (name == nullptr) throw_pending(env, h);
+  return name;
 }
 
-Napi::Value attr_call(const Napi::CallbackInfo& info, int which) {
+// delattr / hasattr (getattr and setattr are raw_attr).
+RT_FN(fn_delattr) {
   PROLOGUE;
   PyObject* op = obj_arg(info, 0, h);
-  PyObject* name = name_arg(info, 1, h);
-  switch (which) {
-    case 0:
-      return addr_result(env, h, PyObject_GetAttr(rt, op, name));
-    case 1:
-      return int_result(env, h, PyObject_SetAttr(rt, op, name, obj_arg(info, 2, h)));
-    case 2:
-      return int_result(env, h, PyObject_SetAttr(rt, op, name, nullptr));
-    default: {
-      bool has = PyObject_HasAttr(rt, op, name) == 1;
-      safe_point(env, h);
-      return Napi::Boolean::New(env, has);
-    }
-  }
+  return int_result(env, h, PyObject_SetAttr(rt, op, name_arg(info, 1, h), nullptr));
 }
-RT_FN(fn_getattr) { return attr_call(info, 0); }
-RT_FN(fn_setattr) { return attr_call(info, 1); }
-RT_FN(fn_delattr) { return attr_call(info, 2); }
-RT_FN(fn_hasattr) { return attr_call(info, 3); }
+RT_FN(fn_hasattr) {
+  PROLOGUE;
+  PyObject* op = obj_arg(info, 0, h);
+  bool has = PyObject_HasAttr(rt, op, name_arg(info, 1, h)) == 1;
+  safe_point(env, h);
+  return Napi::Boolean::New(env, has);
+}
 
 RT_FN(fn_len) {
   PROLOGUE;
@@ -1406,7 +1432,7 @@ const Entry kFunctions[] = {
     {"defineClass", fn_define_class}, {"callClass", fn_call_class},
     {"internSlot", fn_intern_slot}, {"typeName", fn_type_name},
     {"kind", fn_kind}, {"isImmortal", fn_is_immortal}, {"setRefcnt", fn_set_refcnt},
-    {"getrefcount", fn_getrefcount}, {"getattr", fn_getattr}, {"setattr", fn_setattr},
+    {"getrefcount", fn_getrefcount}, 
     {"delattr", fn_delattr}, {"hasattr", fn_hasattr}, {"len", fn_len},
     {"getitemIndex", fn_getitem_index}, {"getitemKey", fn_getitem_key},
     {"setitemIndex", fn_setitem_index}, {"setitemKey", fn_setitem_key},
@@ -1432,7 +1458,7 @@ const Entry kFunctions[] = {
     {"setGcDispatch", fn_set_gc_dispatch}, {"setDebugSink", fn_set_debug_sink},
     {"weakrefNew", fn_weakref_new}, {"weakrefGet", fn_weakref_get},
     {"weakrefCount", fn_weakref_count}, {"gcHead", fn_gc_head}, {"fromJs", fn_from_js},
-    {"setattrValue", fn_setattr_value}, {"appendValue", fn_append_value},
+    {"appendValue", fn_append_value},
     {"objectState", fn_object_state}, {"referentEdges", fn_referent_edges},
     {"census", fn_census},
 };
@@ -1478,6 +1504,9 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   o.Set("xdecref", Napi::Value(env, make_raw(env, "xdecref", raw_decref<true>, h)));
   o.Set("refcnt", Napi::Value(env, make_raw(env, "refcnt", raw_refcnt, h)));
   o.Set("callClassPacked", Napi::Value(env, make_raw(env, "callClassPacked", raw_call_class_packed, h)));
+  o.Set("getattr", Napi::Value(env, make_raw(env, "getattr", raw_attr<kGetattr>, h)));
+  o.Set("setattr", Napi::Value(env, make_raw(env, "setattr", raw_attr<kSetattr>, h)));
+  o.Set("setattrValue", Napi::Value(env, make_raw(env, "setattrValue", raw_attr<kSetattrValue>, h)));
   // The packed block lives as long as the handle (a strong reference), so `packed` stays valid
   // even if JS drops the Float64Array.
   Napi::ArrayBuffer packed_ab = Napi::ArrayBuffer::New(env, kPackedDoubles * sizeof(double));
