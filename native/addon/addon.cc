@@ -141,9 +141,15 @@ inline void safe_point(Napi::Env env, RtHandle* h) {
 // Arguments
 // =============================================================================================
 
+// The handle's runtime, or throws ERR_RUNTIME_CLOSED.
+Runtime& runtime_of(Napi::Env env, RtHandle* h) {
+  if (RCL_UNLIKELY(!h->rt)) throw_js(env, h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
+  return *h->rt;
+}
+
 RtHandle* handle_of(const Napi::CallbackInfo& info) {
   auto* h = static_cast<RtHandle*>(info.Data());
-  if (!h->rt) throw_js(info.Env(), h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
+  runtime_of(info.Env(), h);
   return h;
 }
 
@@ -244,6 +250,26 @@ PyObject* object_at(Napi::Env env, RtHandle* h, double d) {
   return op;
 }
 
+// The object at the address in argv[i] (a raw C API argument list).
+PyObject* object_at_arg(Napi::Env env, RtHandle* h, size_t argc, const napi_value* argv, size_t i) {
+  double d;
+  if (i >= argc || napi_get_value_double(env, argv[i], &d) != napi_ok)
+    throw Napi::TypeError::New(env, "address must be a number");
+  return object_at(env, h, d);
+}
+
+// Runs f for a raw C API function: a Napi::Error it throws becomes the pending JS exception
+// (there is no node-addon-api wrapper to do it) and the result is then empty (nullptr).
+template <typename F>
+inline auto catching(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return {};
+  }
+}
+
 template <bool kX>
 inline PyObject* fast_object(napi_env env, napi_callback_info cbinfo, RtHandle** out) {
   size_t argc = 1;
@@ -257,24 +283,19 @@ inline PyObject* fast_object(napi_env env, napi_callback_info cbinfo, RtHandle**
     napi_throw_type_error(env, nullptr, "address must be a number");
     return nullptr;
   }
-  try {
-    if (RCL_UNLIKELY(!h->rt)) throw_js(Napi::Env(env), h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
+  return catching([&]() -> PyObject* {
+    runtime_of(Napi::Env(env), h);
     if (kX && d == 0) return nullptr;
     return object_at(Napi::Env(env), h, d);
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-    return nullptr;
-  }
+  });
 }
 
 inline napi_value fast_finish(napi_env env, RtHandle* h) {
-  if (RCL_UNLIKELY(h->rt->has_error() || h->rt->gc.scheduled)) {
-    try {
+  if (RCL_UNLIKELY(h->rt->has_error() || h->rt->gc.scheduled))
+    return catching([&]() -> napi_value {
       safe_point(Napi::Env(env), h);
-    } catch (const Napi::Error& e) {
-      e.ThrowAsJavaScriptException();
-    }
-  }
+      return nullptr;
+    });
   return nullptr;
 }
 
@@ -334,18 +355,14 @@ enum PackedKind { kPackedNumber = 0, kPackedAddress = 1, kPackedNone = 2, kPacke
 constexpr size_t kPackedDoubles = 1 + 3 * kMaxAttrPairs;
 
 napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi_value* argv) {
-  if (!h->rt) throw_js(env, h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
-  Runtime& rt = *h->rt;
+  Runtime& rt = runtime_of(env, h);
   const double count = h->packed[0];
   if (!(count >= 0 && count <= static_cast<double>(kMaxAttrPairs)))
     throw Napi::TypeError::New(env, "callClassPacked takes up to 32 pairs");
   const size_t pairs = static_cast<size_t>(count);
   double block[kPackedDoubles];
   std::memcpy(block, h->packed, (1 + 3 * pairs) * sizeof(double));
-  double cls_addr;
-  if (argc < 1 || napi_get_value_double(env, argv[0], &cls_addr) != napi_ok)
-    throw Napi::TypeError::New(env, "address must be a number");
-  PyObject* obj = PyObject_CallClass(rt, heap_class(env, h, object_at(env, h, cls_addr)));
+  PyObject* obj = PyObject_CallClass(rt, heap_class(env, h, object_at_arg(env, h, argc, argv, 0)));
   if (obj == nullptr) throw_pending(env, h);
   try {
     for (size_t k = 0; k < pairs; k++) {
@@ -394,12 +411,7 @@ napi_value raw_call_class_packed(napi_env env, napi_callback_info cbinfo) {
     }
     napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
   }
-  try {
-    return call_class_packed(Napi::Env(env), static_cast<RtHandle*>(data), argc, argv);
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-    return nullptr;
-  }
+  return catching([&] { return call_class_packed(Napi::Env(env), static_cast<RtHandle*>(data), argc, argv); });
 }
 
 // getattr / setattr / setattrValue on the raw C API: the attribute hot paths of the typed API
@@ -415,28 +427,18 @@ napi_value raw_attr(napi_env env, napi_callback_info cbinfo) {
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
   RtHandle* h = static_cast<RtHandle*>(data);
   Napi::Env e(env);
-  try {
-    if (!h->rt) throw_js(e, h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
-    Runtime& rt = *h->rt;
-    auto address = [&](size_t i) {
-      double d;
-      if (i >= argc || napi_get_value_double(env, argv[i], &d) != napi_ok)
-        throw Napi::TypeError::New(e, "address must be a number");
-      return object_at(e, h, d);
-    };
-    PyObject* op = address(0);
+  return catching([&]() -> napi_value {
+    Runtime& rt = runtime_of(e, h);
+    PyObject* op = object_at_arg(e, h, argc, argv, 0);
     PyObject* name = name_value(e, h, argc > 1 ? argv[1] : nullptr);
     if (kOp == kGetattr) return addr_result(e, h, PyObject_GetAttr(rt, op, name));
-    if (kOp == kSetattr) return int_result(e, h, PyObject_SetAttr(rt, op, name, address(2)));
+    if (kOp == kSetattr) return int_result(e, h, PyObject_SetAttr(rt, op, name, object_at_arg(e, h, argc, argv, 2)));
     PyObject* v = argc > 2 ? primitive_to_object(e, h, Napi::Value(e, argv[2])) : rt.None();
     if (v == nullptr) throw Napi::TypeError::New(e, "a number, bigint, string, boolean or null is required");
     int r = PyObject_SetAttr(rt, op, name, v);
     Py_DECREF(rt, v);
     return int_result(e, h, r);
-  } catch (const Napi::Error& err) {
-    err.ThrowAsJavaScriptException();
-    return nullptr;
-  }
+  });
 }
 
 inline uintptr_t as_addr(double d) { return static_cast<uintptr_t>(static_cast<int64_t>(d)); }
@@ -471,9 +473,8 @@ napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
     napi_throw_type_error(env, nullptr, "addresses must be a Float64Array or a BigUint64Array");
     return nullptr;
   }
-  try {
-    if (!h->rt) throw_js(Napi::Env(env), h->addon, ErrorCode::RuntimeClosed, "the runtime is closed");
-    Runtime& rt = *h->rt;
+  return catching([&]() -> napi_value {
+    Runtime& rt = runtime_of(Napi::Env(env), h);
     auto addr_at = [&](size_t i) -> uintptr_t {
       if (type == napi_float64_array) {
         uintptr_t a;
@@ -497,10 +498,8 @@ napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
     else
       apply_many<kInc>(rt, static_cast<const uint64_t*>(raw), length);
     safe_point(Napi::Env(env), h);
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-  }
-  return nullptr;
+    return nullptr;
+  });
 }
 
 // The benchmarks' anchor: an empty node-addon-api function of one argument.
@@ -631,7 +630,7 @@ RT_FN(fn_new_int) {
 }
 
 PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h);
-PyObject* interned_string_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h);
+PyObject* interned_string(Napi::Env env, RtHandle* h, napi_value v);
 
 // A JS primitive as a new reference: integral numbers and bigints -> int, other numbers ->
 // float, strings -> str, booleans -> True / False, null / undefined -> None. Returns nullptr
@@ -772,7 +771,7 @@ RT_FN(fn_call_class) {
 
 RT_FN(fn_intern_slot) {
   PROLOGUE;
-  h->name_slots.push_back(interned_string_arg(info, 0, h));
+  h->name_slots.push_back(interned_string(env, h, info.Length() > 0 ? static_cast<napi_value>(info[0]) : nullptr));
   return Napi::Number::New(env, static_cast<double>(h->name_slots.size() - 1));
 }
 
@@ -823,23 +822,22 @@ PyObject* slot_name(Napi::Env env, RtHandle* h, double slot) {
 // Attribute names are interned (immortal), as CPython interns identifiers. A name is a string,
 // or the number of its slot (internSlot): lib/ passes slots, so the hot path reads a small
 // integer instead of marshalling the same string again.
-PyObject* interned_string_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
-  PyObject* name = PyUnicode_InternFromUTF8(*h->rt, string_arg(info, i, "attribute name"));
-  if (name == nullptr) throw_pending(info.Env(), h);
-  return name;
-}
-PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
-  return name_value(info.Env(), h, i < info.Length() ? static_cast<napi_value>(info[i]) : nullptr);
-}
-// A name argument: its slot (a number) or a string, interned. nullptr (absent) is a TypeError.
-PyObject* name_value(Napi::Env env, RtHandle* h, napi_value v) {
-  double slot;
-  if (v != nullptr && napi_get_value_double(env, v, &slot) == napi_ok) return slot_name(env, h, slot);
+// A string argument as an interned str. nullptr (absent) or another type is a TypeError.
+PyObject* interned_string(Napi::Env env, RtHandle* h, napi_value v) {
   if (v == nullptr || Napi::Value(env, v).Type() != napi_string)
     throw Napi::TypeError::New(env, "attribute name must be a string");
   PyObject* name = PyUnicode_InternFromUTF8(*h->rt, Napi::Value(env, v).As<Napi::String>().Utf8Value());
   if (name == nullptr) throw_pending(env, h);
   return name;
+}
+// A name argument: its slot (a number) or a string, interned.
+PyObject* name_value(Napi::Env env, RtHandle* h, napi_value v) {
+  double slot;
+  if (v != nullptr && napi_get_value_double(env, v, &slot) == napi_ok) return slot_name(env, h, slot);
+  return interned_string(env, h, v);
+}
+PyObject* name_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  return name_value(info.Env(), h, i < info.Length() ? static_cast<napi_value>(info[i]) : nullptr);
 }
 
 // delattr / hasattr (getattr and setattr are raw_attr).
