@@ -1082,7 +1082,7 @@ RT_FN(fn_mem_validate) {
 }
 RT_FN(fn_debugmallocstats) {
   PROLOGUE;
-  return Napi::String::New(env, rt.alloc.debugmallocstats());
+  return Napi::String::New(env, rt.debugmallocstats());
 }
 RT_FN(fn_malloc_stats) {
   PROLOGUE;

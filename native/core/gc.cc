@@ -590,6 +590,9 @@ static Py_ssize_t gc_collect_main(Runtime& rt, int generation) {
   handle_legacy_finalizers(rt, &finalizers, old);
   VALIDATE(rt, old, 0, 0);
 
+  // Only a collection of the oldest generation empties the free lists.
+  if (generation == NUM_GENERATIONS - 1) rt.clear_freelists();
+
   gc_generation_stats& st = gc.generation_stats[generation];
   st.collections++;
   st.collected += m;

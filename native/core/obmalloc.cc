@@ -928,8 +928,14 @@ std::string Allocator::Impl::pymalloc_stats_text() const {
   return out;
 }
 
-// The object layer's free lists (_PyObject_DebugTypeStats) are appended here once it exists.
-std::string Allocator::Impl::freelist_stats_text() const { return {}; }
+// _PyDebugAllocatorStats: "<n> <name>s * <size> bytes each" right-aligned in 48 columns, then
+// printone's '=' and total.
+void debug_allocator_stats(std::string& out, const char* block_name, int num_blocks, size_t sizeof_block) {
+  char buf1[128], buf2[160];
+  std::snprintf(buf1, sizeof buf1, "%d %ss * %zu bytes each", num_blocks, block_name, sizeof_block);
+  std::snprintf(buf2, sizeof buf2, "%48s ", buf1);
+  printone(out, buf2, static_cast<size_t>(num_blocks) * sizeof_block);
+}
 
 // ==================================================================================
 // Validation (the expensive checks)
@@ -1201,7 +1207,7 @@ bool Allocator::contains(const void* p, size_t n) const {
   return a >= it->first && a + n <= it->first + it->second.size;
 }
 
-bool Allocator::writable(const void* p, size_t n) const {
+bool Allocator::writable(const void* p, size_t n, uintptr_t* block, size_t* block_size) const {
   const Impl& s = *impl_;
   uintptr_t a = uintptr_t(p);
   if (n == 0 || a + n < a) return false;
@@ -1217,11 +1223,13 @@ bool Allocator::writable(const void* p, size_t n) const {
     // Anywhere inside one live block, the debug hooks' header and guard bytes included: a
     // corrupted pad is what the hooks exist to report (at free), never a crash. A write into a
     // freed block would cut the pool's free list, so that is refused.
+    if (block) *block = start, *block_size = size;
     return a + n <= start + size;
   }
   auto it = s.raw_blocks.upper_bound(a);
   if (it == s.raw_blocks.begin()) return false;
   --it;
+  if (block) *block = it->first, *block_size = it->second.size;
   return a >= it->first && a + n <= it->first + it->second.size;
 }
 
@@ -1272,12 +1280,12 @@ MallocStats Allocator::stats() const {
   return st;
 }
 
-// sys._debugmallocstats(): the pymalloc section, the blank line CPython prints after it, then
-// the object free lists (none yet).
+// sys._debugmallocstats()'s pymalloc section and the blank line CPython prints after it (nothing
+// without pymalloc); the runtime appends the object free lists.
 std::string Allocator::debugmallocstats() const {
   std::string out = impl_->pymalloc_stats_text();
   if (!out.empty()) out += '\n';
-  return out + impl_->freelist_stats_text();
+  return out;
 }
 
 bool Allocator::validate(std::string* why) const { return impl_->validate(why); }

@@ -85,6 +85,9 @@ struct MallocStats {
   unsigned nclasses;        // entries used in `classes` (classes with pools only)
 };
 
+// One line of sys._debugmallocstats()'s free list section (CPython's _PyDebugAllocatorStats).
+void debug_allocator_stats(std::string& out, const char* block_name, int num_blocks, size_t sizeof_block);
+
 class Allocator {
  public:
   Allocator(const AllocatorOptions& options, MemoryErrorSink& sink);
@@ -107,13 +110,14 @@ class Allocator {
   // True when [p, p+n) lies inside one live block (the allocator's own metadata -- pool
   // headers, the free list links in freed blocks -- is never writable). Writing there cannot
   // corrupt the allocator.
-  bool writable(const void* p, size_t n) const;
+  // Where the block is, when it says true: its start and size (debug hooks' bytes included).
+  bool writable(const void* p, size_t n, uintptr_t* block = nullptr, size_t* block_size = nullptr) const;
   // Requested size of a live block (debug hooks know it exactly; otherwise the block size).
   size_t usable_size(const void* p) const;
 
   size_t allocated_blocks() const;
   MallocStats stats() const;
-  std::string debugmallocstats() const;  // sys._debugmallocstats() text, CPython's layout
+  std::string debugmallocstats() const;  // sys._debugmallocstats()'s pymalloc part, CPython's layout
   // Checks every pool and arena invariant; on failure returns false and says why.
   bool validate(std::string* why) const;
 

@@ -126,7 +126,6 @@ struct Allocator::Impl : obmalloc::AllocatorHot {
 
   void report_invalid_free(const char* func, const void* p);
   std::string pymalloc_stats_text() const;
-  std::string freelist_stats_text() const;
   bool validate(std::string* why) const;
 };
 

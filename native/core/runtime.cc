@@ -259,6 +259,48 @@ void Runtime::new_reference(PyObject* op) {
   }
 }
 
+void Runtime::to_freelist(PyObject* op) {
+#ifdef Py_STATS
+  stats.to_freelist++;
+#endif
+  if (guard) {
+    live_objects_.erase(op);
+    freed_objects_.insert(op);
+    parked_.insert(op);
+  }
+}
+
+void Runtime::from_freelist(PyObject* op) {
+#ifdef Py_STATS
+  stats.from_freelist++;
+#endif
+  if (guard) parked_.erase(op);
+  new_reference(op);
+}
+
+void Runtime::clear_freelists() {
+  tuple_clear_freelist(*this);
+  float_clear_freelist(*this);
+  list_clear_freelist(*this);
+  dict_clear_freelist(*this);
+  if (guard) parked_ = AddressSet();
+}
+
+std::string Runtime::debugmallocstats() const {
+  std::string out = alloc.debugmallocstats();
+  const FreeLists& fl = freelists;
+  debug_allocator_stats(out, "free PyDictObject", fl.dicts.num, sizeof(PyDictObject));
+  debug_allocator_stats(out, "free PyFloatObject", fl.float_num, sizeof(PyFloatObject));
+  debug_allocator_stats(out, "free PyListObject", fl.lists.num, sizeof(PyListObject));
+  for (int i = 0; i < FreeLists::kTupleLists; i++) {
+    char name[64];
+    std::snprintf(name, sizeof name, "free %d-sized PyTupleObject", i + 1);
+    debug_allocator_stats(out, name, fl.tuple_num[static_cast<size_t>(i)],
+                          sizeof(PyVarObject) + static_cast<size_t>(i + 1) * sizeof(PyObject*));
+  }
+  return out;
+}
+
 PyObject* Runtime::object_new(PyTypeObject* tp, size_t size) {
   void* mem = alloc.malloc(MemDomain::Obj, size);
   if (mem == nullptr) {
@@ -351,7 +393,18 @@ bool Runtime::writable(uintptr_t addr, size_t n) const {
   const void* p = reinterpret_cast<const void*>(addr);
   if (is_static_object(p) && is_static_object(reinterpret_cast<const char*>(p) + n - 1))
     return true;
-  return alloc.writable(p, n);
+  uintptr_t block = 0;
+  size_t size = 0;
+  if (!alloc.writable(p, n, &block, &size)) return false;
+  if (parked_.size() == 0) return true;
+  // A free-listed object is dead to the user but its block stays allocated, and a write there
+  // could cut the free list's link (a float's ob_type, a tuple's first item). The object starts
+  // at most 32 bytes into its block (after the debug hooks' header and the PyGC_Head).
+  uintptr_t first = (block + 15) & ~uintptr_t{15};
+  for (uintptr_t o = first; o <= block + 32 && o < block + size; o += 16) {
+    if (parked_.contains(reinterpret_cast<const void*>(o))) return false;
+  }
+  return true;
 }
 
 PyObject* Runtime::checked_object(uintptr_t addr) {

@@ -70,6 +70,39 @@ class Host {
   ~Host() = default;
 };
 
+// A free list kept in an array (lists, dicts, dict keys tables): last in, first out, at most N.
+template <typename T, int N>
+struct ArrayFreeList {
+  std::array<T*, N> items{};
+  int num = 0;
+  T* pop() { return num > 0 ? items[static_cast<size_t>(--num)] : nullptr; }
+  bool push(T* p) {
+    if (num >= N) return false;
+    items[static_cast<size_t>(num++)] = p;
+    return true;
+  }
+};
+
+// CPython 3.12's per-interpreter object free lists (Objects/floatobject.c, listobject.c,
+// tupleobject.c, dictobject.c), with its limits. A freed float, list, dict, tuple of 1..20 items
+// or minimum-size str-keyed dict keys table stays allocated here instead of going back to
+// pymalloc, in the state CPython leaves it (refcount 0; a float links the next one through its
+// ob_type, a tuple through ob_item[0]); the next object of that kind reuses it without counting
+// a GC allocation. A full collection (generation 2) empties them all.
+struct FreeLists {
+  static constexpr int kFloatMax = 100;        // PyFloat_MAXFREELIST
+  static constexpr int kTupleLists = 20;       // PyTuple_NFREELISTS: sizes 1..20 are pushed...
+  static constexpr int kTupleMaxSaveSize = 20; // ...but only sizes 1..19 are popped (3.12.1)
+  static constexpr int kTupleMax = 2000;       // PyTuple_MAXFREELIST
+  PyObject* floats = nullptr;  // linked through ob_type
+  int float_num = 0;
+  ArrayFreeList<PyObject, 80> lists;            // PyList_MAXFREELIST
+  ArrayFreeList<PyObject, 80> dicts;            // PyDict_MAXFREELIST
+  ArrayFreeList<PyDictKeysObject, 80> keys;     // the same limit
+  std::array<PyObject*, kTupleLists> tuples{};  // linked through ob_item[0]
+  std::array<int, kTupleLists> tuple_num{};
+};
+
 struct RuntimeOptions {
   bool guard = true;
   AllocatorOptions allocator{kBuild == Build::Debug ? AllocatorKind::PymallocDebug
@@ -127,6 +160,14 @@ class Runtime final : public MemoryErrorSink {
   void gc_object_free(PyObject* op);
   // _Py_NewReference: refcount 1 (+ ref total), registry.
   void new_reference(PyObject* op);
+  // An object parked on / taken back from a free list: Py_STATS to_freelist / from_freelist
+  // and, in guarded mode, the registry (a parked object is dead to the user; see writable()).
+  void to_freelist(PyObject* op);
+  void from_freelist(PyObject* op);
+  // _PyGC_ClearAllFreeLists: frees every parked object (a full collection's last step).
+  void clear_freelists();
+  // sys._debugmallocstats(): the allocator's text, then the free list lines.
+  std::string debugmallocstats() const;
 
   // Guarded registry of object addresses.
   bool is_live_object(const void* p) const { return live_objects_.contains(p); }
@@ -182,6 +223,7 @@ class Runtime final : public MemoryErrorSink {
   Allocator alloc;
   int64_t ref_total_base = 0;  // Py_REF_DEBUG: new references + adjustments (see total_refcount)
   ObjectStats stats{};    // Py_STATS
+  FreeLists freelists;
   GCState gc;
   PendingError error;
   uint64_t dict_version = 0;
@@ -222,6 +264,7 @@ class Runtime final : public MemoryErrorSink {
  private:
   AddressSet live_objects_;   // guarded mode only
   AddressSet freed_objects_;  // guarded mode only: freed, not reused since
+  AddressSet parked_;         // guarded mode only: objects on a free list
   void init_singletons();
 };
 

@@ -10,6 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CASES_PATH = resolve(REPO_ROOT, 'scripts', 'cpython', 'cases.json');
@@ -104,6 +105,27 @@ function search(): { found: PythonCommand | null; attempts: PythonSearchAttempt[
 /** The first CPython 3.12 interpreter found (see the search order above), or null. */
 export function findCPython312(): PythonCommand | null {
   return search().found;
+}
+
+/** Runs a Python program in CPython 3.12: its stdout and stderr (null when there is no CPython). */
+export function runCPythonCode(code: string): { stdout: string; stderr: string } | null {
+  const py = findCPython312();
+  if (py === null) return null;
+  const r = spawnSync(py.cmd, [...py.args, '-c', code], { env: py.env, encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`CPython failed (${String(r.status ?? r.signal)}):\n${r.stderr}`);
+  return { stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs a Python program in CPython 3.12 and returns its stdout, trimmed (null: no CPython). */
+export function cpython(code: string): string | null {
+  return runCPythonCode(code)?.stdout.trim() ?? null;
+}
+
+/** Expected value written in the test; CPython's output must equal it too when CPython is here,
+ * so the test also runs (and means something) where there is no Python. */
+export function expectCPython(code: string, expected: string): void {
+  const out = cpython(code);
+  if (out !== null) expect(out, `CPython ${findCPython312()?.version ?? ''} printed`).toBe(expected);
 }
 
 /** What findCPython312 tried, for diagnostics ("python3.12: exit 127: pyenv: ..."). */

@@ -50,6 +50,11 @@ export class HeapModel {
   scheduled = false;
   longLivedPending = 0;
   longLivedTotal = 0;
+  /** CPython 3.12's free lists: a freed list or dict (80 each) or tuple of 1..20 items (2000 per
+   * size) is parked instead of freed, leaving the gen-0 count alone; the next one of its kind
+   * (tuples: 1..19 items) reuses it without counting an allocation; a full collection frees
+   * them all, each -1 on the gen-0 count while it is above 0. */
+  parked = { list: 0, dict: 0, tuple: new Array<number>(20).fill(0) };
   /** Objects freed since the last takeFreed(). */
   freed: MObj[] = [];
   /** Objects whose finalizer resurrected them (a new root each) since the last takeResurrected(). */
@@ -121,9 +126,26 @@ export class HeapModel {
   }
 
   #gcAlloc(o: MObj, track: boolean): void {
-    this.counts[0]!++;
-    if (this.counts[0]! > this.thresholds[0]! && this.enabled && this.thresholds[0] !== 0 && !this.collecting) this.scheduled = true;
+    if (!this.#unpark(o)) {
+      this.counts[0]!++;
+      if (this.counts[0]! > this.thresholds[0]! && this.enabled && this.thresholds[0] !== 0 && !this.collecting) this.scheduled = true;
+    }
     if (track) this.#track(o);
+  }
+  #unpark(o: MObj): boolean {
+    const p = this.parked;
+    if (o.kind === 'list' && p.list > 0) return p.list--, true;
+    if (o.kind === 'dict' && p.dict > 0) return p.dict--, true;
+    const n = o.items.length;
+    if (o.kind === 'tuple' && n >= 1 && n < 20 && p.tuple[n - 1]! > 0) return p.tuple[n - 1]!--, true;
+    return false;
+  }
+  #park(o: MObj, size: number): boolean {
+    const p = this.parked;
+    if (o.kind === 'list' && p.list < 80) return p.list++, true;
+    if (o.kind === 'dict' && p.dict < 80) return p.dict++, true;
+    if (o.kind === 'tuple' && size >= 1 && size <= 20 && p.tuple[size - 1]! < 2000) return p.tuple[size - 1]!++, true;
+    return false;
   }
   #track(o: MObj): void {
     o.tracked = true;
@@ -205,8 +227,8 @@ export class HeapModel {
     return true;
   }
 
-  #free(o: MObj): void {
-    if (this.#isGc(o) && this.counts[0]! > 0) this.counts[0]!--;
+  #free(o: MObj, size = 0): void {
+    if (this.#isGc(o) && !this.#park(o, size) && this.counts[0]! > 0) this.counts[0]!--;
     this.#untrack(o);
     o.alive = false;
     this.freed.push(o);
@@ -259,7 +281,7 @@ export class HeapModel {
       case 'list': {
         const items = o.items;
         o.items = [];
-        this.#free(o);
+        this.#free(o, items.length);
         for (let i = items.length; --i >= 0; ) this.decref(items[i]!);
         return;
       }
@@ -525,6 +547,12 @@ export class HeapModel {
     for (const o of final) {
       if (o.alive && o.tracked) o.gen = old;
       if (this.dealloc && o.alive) throw new Error(`model: ${o.typeName} #${o.id} survived delete_garbage`);
+    }
+    if (generation === 2) {
+      const p = this.parked;
+      const n = p.list + p.dict + p.tuple.reduce((a, b) => a + b, 0);
+      this.counts[0] = Math.max(0, this.counts[0]! - n);
+      this.parked = { list: 0, dict: 0, tuple: new Array<number>(20).fill(0) };
     }
     return final.length;
   }

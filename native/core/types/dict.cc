@@ -83,10 +83,17 @@ static PyDictKeysObject* new_keys_object(Runtime& rt, uint8_t log2_size, bool un
   size_t esize = unicode ? sizeof(PyDictUnicodeEntry) : sizeof(PyDictKeyEntry);
   size_t size = sizeof(PyDictKeysObject) + (size_t{1} << log2_bytes) +
                 esize * static_cast<size_t>(usable);
-  auto* k = static_cast<PyDictKeysObject*>(rt.alloc.malloc(MemDomain::Obj, size));
-  if (k == nullptr) {
-    if (!rt.has_error()) rt.set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
-    return nullptr;
+  PyDictKeysObject* k = log2_size == PyDict_LOG_MINSIZE && unicode ? rt.freelists.keys.pop() : nullptr;
+  if (k != nullptr) {
+#ifdef Py_STATS
+    rt.stats.from_freelist++;
+#endif
+  } else {
+    k = static_cast<PyDictKeysObject*>(rt.alloc.malloc(MemDomain::Obj, size));
+    if (k == nullptr) {
+      if (!rt.has_error()) rt.set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
+      return nullptr;
+    }
   }
   k->dk_refcnt = 1;
   k->dk_log2_size = log2_size;
@@ -117,6 +124,13 @@ static void free_keys_object(Runtime& rt, PyDictKeysObject* k, bool decref_entri
         Py_XDECREF(rt, e[i].me_value);
       }
     }
+  }
+  // Minimum-size str-keyed tables have a free list of their own (80, as dict objects).
+  if (k->dk_log2_size == PyDict_LOG_MINSIZE && DK_IS_UNICODE(k) && rt.freelists.keys.push(k)) {
+#ifdef Py_STATS
+    rt.stats.to_freelist++;
+#endif
+    return;
   }
   rt.alloc.free(MemDomain::Obj, k);
 }
@@ -331,9 +345,15 @@ static bool may_be_tracked(PyObject* op) {
   return true;
 }
 
+// Dict objects have a free list of up to 80 (their keys tables are released first).
 PyObject* PyDict_New(Runtime& rt) {
-  PyObject* op = rt.gc_object_new(rt.Type(rt.dict_type), sizeof(PyDictObject));
-  if (op == nullptr) return nullptr;
+  PyObject* op = rt.freelists.dicts.pop();
+  if (op != nullptr) {
+    rt.from_freelist(op);
+  } else {
+    op = rt.gc_object_new(rt.Type(rt.dict_type), sizeof(PyDictObject));
+    if (op == nullptr) return nullptr;
+  }
   PyDictObject* mp = as_dict(op);
   mp->ma_keys = rt.empty_keys;
   mp->ma_values = nullptr;
@@ -526,8 +546,16 @@ static void dict_dealloc(Runtime& rt, PyObject* op) {
   if (rt.trash_begin(op)) return;  // Py_TRASHCAN_BEGIN
   PyDictKeysObject* k = as_dict(op)->ma_keys;
   free_keys_object(rt, k, true);
-  rt.gc_object_free(op);
+  if (rt.freelists.dicts.push(op))
+    rt.to_freelist(op);
+  else
+    rt.gc_object_free(op);
   rt.trash_end();
+}
+
+void dict_clear_freelist(Runtime& rt) {
+  while (PyObject* op = rt.freelists.dicts.pop()) rt.gc_object_free(op);
+  while (PyDictKeysObject* k = rt.freelists.keys.pop()) rt.alloc.free(MemDomain::Obj, k);
 }
 
 static int dict_traverse(PyObject* op, visitproc visit, void* arg) {

@@ -90,11 +90,42 @@ bool PyLong_AsInt64(const PyObject* op, int64_t* out) {
 // float
 // =============================================================================================
 
+// The float free list is linked through ob_type, as 3.12 links it.
 PyObject* PyFloat_FromDouble(Runtime& rt, double v) {
-  PyObject* op = rt.object_new(rt.Type(rt.float_type), sizeof(PyFloatObject));
-  if (op == nullptr) return nullptr;
+  FreeLists& fl = rt.freelists;
+  PyObject* op = fl.floats;
+  if (op != nullptr) {
+    fl.floats = reinterpret_cast<PyObject*>(op->ob_type);
+    fl.float_num--;
+    op->ob_type = rt.Type(rt.float_type);
+    rt.from_freelist(op);
+  } else {
+    op = rt.object_new(rt.Type(rt.float_type), sizeof(PyFloatObject));
+    if (op == nullptr) return nullptr;
+  }
   reinterpret_cast<PyFloatObject*>(op)->ob_fval = v;
   return op;
+}
+
+void float_dealloc(Runtime& rt, PyObject* op) {
+  FreeLists& fl = rt.freelists;
+  if (fl.float_num >= FreeLists::kFloatMax) {
+    rt.object_free(op);
+    return;
+  }
+  fl.float_num++;
+  op->ob_type = reinterpret_cast<PyTypeObject*>(fl.floats);
+  fl.floats = op;
+  rt.to_freelist(op);
+}
+
+void float_clear_freelist(Runtime& rt) {
+  FreeLists& fl = rt.freelists;
+  while (PyObject* op = fl.floats) {
+    fl.floats = reinterpret_cast<PyObject*>(op->ob_type);
+    rt.object_free(op);
+  }
+  fl.float_num = 0;
 }
 
 RCL_END_NAMESPACE

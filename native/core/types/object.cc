@@ -54,6 +54,7 @@ void init_static_types(Runtime& rt) {
             sizeof(digit), Py_TPFLAGS_LONG_SUBCLASS | Py_TPFLAGS_BASETYPE);
   init_type(rt, rt.float_type, "float", TypeKind::Float, sizeof(PyFloatObject), 0,
             Py_TPFLAGS_BASETYPE);
+  rt.float_type.t.tp_dealloc = float_dealloc;
   init_type(rt, rt.str_type, "str", TypeKind::Str, sizeof(PyASCIIObject), 0,
             Py_TPFLAGS_UNICODE_SUBCLASS | Py_TPFLAGS_BASETYPE);
   init_type(rt, rt.tuple_type, "tuple", TypeKind::Tuple, sizeof(PyVarObject), sizeof(PyObject*),

@@ -11,12 +11,55 @@ RCL_BEGIN_NAMESPACE
 // tuple
 // =============================================================================================
 
+// Tuples of 1..20 items have free lists (runtime.h FreeLists), each linked through the first
+// item slot. As in 3.12.1, a 20-item tuple is pushed on its list but never popped from it.
+static PyObject* tuple_freelist_pop(Runtime& rt, Py_ssize_t n) {
+  if (n >= FreeLists::kTupleMaxSaveSize) return nullptr;
+  FreeLists& fl = rt.freelists;
+  PyObject*& head = fl.tuples[static_cast<size_t>(n - 1)];
+  PyObject* op = head;
+  if (op == nullptr) return nullptr;
+  head = PyTuple_ITEM(op, 0);
+  fl.tuple_num[static_cast<size_t>(n - 1)]--;
+  rt.from_freelist(op);
+  return op;
+}
+
+static bool tuple_freelist_push(Runtime& rt, PyObject* op) {
+  Py_ssize_t i = Py_SIZE(op) - 1;
+  FreeLists& fl = rt.freelists;
+  if (i >= FreeLists::kTupleLists || fl.tuple_num[static_cast<size_t>(i)] >= FreeLists::kTupleMax) return false;
+  PyObject*& head = fl.tuples[static_cast<size_t>(i)];
+  PyTuple_ITEM(op, 0) = head;
+  head = op;
+  fl.tuple_num[static_cast<size_t>(i)]++;
+  rt.to_freelist(op);
+  return true;
+}
+
+void tuple_clear_freelist(Runtime& rt) {
+  FreeLists& fl = rt.freelists;
+  for (size_t i = 0; i < fl.tuples.size(); i++) {
+    PyObject* op = fl.tuples[i];
+    fl.tuples[i] = nullptr;
+    fl.tuple_num[i] = 0;
+    while (op != nullptr) {
+      PyObject* next = PyTuple_ITEM(op, 0);
+      rt.gc_object_free(op);
+      op = next;
+    }
+  }
+}
+
 PyObject* PyTuple_New(Runtime& rt, Py_ssize_t n) {
   if (n == 0) return rt.EmptyTuple();
-  PyTypeObject* tp = rt.Type(rt.tuple_type);
-  PyObject* op = rt.gc_object_new(tp, _PyObject_VAR_SIZE(tp, n));
-  if (op == nullptr) return nullptr;
-  Py_SET_SIZE(op, n);
+  PyObject* op = tuple_freelist_pop(rt, n);
+  if (op == nullptr) {
+    PyTypeObject* tp = rt.Type(rt.tuple_type);
+    op = rt.gc_object_new(tp, _PyObject_VAR_SIZE(tp, n));
+    if (op == nullptr) return nullptr;
+    Py_SET_SIZE(op, n);
+  }
   std::memset(reinterpret_cast<PyTupleObject*>(op)->ob_item, 0,
               static_cast<size_t>(n) * sizeof(PyObject*));
   _PyObject_GC_TRACK(rt, op);
@@ -31,7 +74,7 @@ static void tuple_dealloc(Runtime& rt, PyObject* op) {
   _PyObject_GC_UNTRACK(op);
   if (rt.trash_begin(op)) return;  // Py_TRASHCAN_BEGIN: deferred, freed when nesting unwinds
   for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) Py_XDECREF(rt, PyTuple_ITEM(op, i));
-  rt.gc_object_free(op);
+  if (!tuple_freelist_push(rt, op)) rt.gc_object_free(op);
   rt.trash_end();
 }
 
@@ -65,9 +108,15 @@ void _PyTuple_MaybeUntrack(PyObject* op) {
 
 static PyListObject* as_list(PyObject* op) { return reinterpret_cast<PyListObject*>(op); }
 
+// Lists have a free list of up to 80 list objects (their item arrays are freed first).
 PyObject* PyList_New(Runtime& rt, Py_ssize_t n) {
-  PyObject* op = rt.gc_object_new(rt.Type(rt.list_type), sizeof(PyListObject));
-  if (op == nullptr) return nullptr;
+  PyObject* op = rt.freelists.lists.pop();
+  if (op != nullptr) {
+    rt.from_freelist(op);
+  } else {
+    op = rt.gc_object_new(rt.Type(rt.list_type), sizeof(PyListObject));
+    if (op == nullptr) return nullptr;
+  }
   PyListObject* l = as_list(op);
   if (n <= 0) {
     l->ob_item = nullptr;
@@ -75,8 +124,9 @@ PyObject* PyList_New(Runtime& rt, Py_ssize_t n) {
     l->ob_item = static_cast<PyObject**>(
         rt.alloc.calloc(MemDomain::Mem, static_cast<size_t>(n), sizeof(PyObject*)));
     if (l->ob_item == nullptr) {
+      Py_SET_SIZE(op, 0);
+      Py_DECREF(rt, op);  // back to the free list or freed, as 3.12 does
       rt.set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
-      rt.gc_object_free(op);
       return nullptr;
     }
   }
@@ -216,8 +266,15 @@ static void list_dealloc(Runtime& rt, PyObject* op) {
     for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) Py_XDECREF(rt, l->ob_item[i]);
     rt.alloc.free(MemDomain::Mem, l->ob_item);
   }
-  rt.gc_object_free(op);
+  if (rt.freelists.lists.push(op))
+    rt.to_freelist(op);
+  else
+    rt.gc_object_free(op);
   rt.trash_end();
+}
+
+void list_clear_freelist(Runtime& rt) {
+  while (PyObject* op = rt.freelists.lists.pop()) rt.gc_object_free(op);
 }
 
 static int list_traverse(PyObject* op, visitproc visit, void* arg) {

@@ -46,6 +46,12 @@ struct PyFloatObject {
   double ob_fval;
 };
 PyObject* PyFloat_FromDouble(Runtime& rt, double v);
+void float_dealloc(Runtime& rt, PyObject* op);
+// Free lists (runtime.h FreeLists): each type's _Py*_ClearFreeList.
+void float_clear_freelist(Runtime& rt);
+void tuple_clear_freelist(Runtime& rt);
+void list_clear_freelist(Runtime& rt);
+void dict_clear_freelist(Runtime& rt);
 
 // ---------------------------------------------------------------------------------------------
 // str: compact objects as 3.12 lays them out. ASCII strings are a PyASCIIObject (40 bytes)
