@@ -1069,6 +1069,34 @@ describe.each(['release', 'debug'] as const)('numbers equal to CPython 3.12.1 (%
       );
     }));
 
+  it('2-cycles with and without finalizers in one collection, in either order, all count', () =>
+    withRt(build, (rt) => {
+      let calls = 0;
+      const A = rt.defineClass('A');
+      const F = rt.defineClass('F', { finalize: () => void calls++ });
+      const pair = (C: typeof A): void => {
+        const x = C.new();
+        const y = C.new();
+        x.setattr('o', y);
+        y.setattr('o', x);
+        releaseAll([x, y]);
+      };
+      pair(A);
+      pair(F);
+      pair(A);
+      const r1 = rt.gc.collect();
+      const c1 = calls;
+      pair(F);
+      pair(A);
+      pair(F);
+      const r2 = rt.gc.collect();
+      expect(`${r1} ${c1} ${r2} ${calls}`).toBe('6 2 6 6');
+      expectCPython(
+        `${PY_PRELUDE}calls = 0\nclass A: pass\nclass F:\n    def __del__(self):\n        global calls; calls += 1\ndef pair(C):\n    x, y = C(), C(); x.o = y; y.o = x\npair(A); pair(F); pair(A)\nr1 = gc.collect(); c1 = calls\npair(F); pair(A); pair(F)\nprint(r1, c1, gc.collect(), calls)`,
+        '6 2 6 6',
+      );
+    }));
+
   it('a resurrecting 2-cycle collects 0, then 2 once released, with no second finalizer call', () =>
     withRt(build, (rt) => {
       let calls = 0;

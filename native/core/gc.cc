@@ -202,7 +202,9 @@ static void update_refs(Runtime& rt, PyGC_Head* containers) {
   }
 }
 
-static int visit_decref(PyObject* op, void* arg) {
+// The visit functions are always inlined where traverse<> calls them (they are also passed as
+// visitprocs to the other types' tp_traverse).
+RCL_ALWAYS_INLINE static int visit_decref(PyObject* op, void* arg) {
   auto* a = static_cast<DecrefArg*>(arg);
   if (!PyObject_IS_GC(op)) return 0;
   PyGC_Head* g = _Py_AS_GC(op);
@@ -218,6 +220,16 @@ static int visit_decref(PyObject* op, void* arg) {
   return 0;
 }
 
+// tp_traverse with the visit function known at compile time: for heap-class instances (the
+// common container) the traversal is inlined, with no indirect call per reference.
+template <int (*Visit)(PyObject*, void*)>
+RCL_ALWAYS_INLINE int traverse(PyObject* op, void* arg) {
+  PyTypeObject* tp = Py_TYPE(op);
+  if (tp->tp_kind == TypeKind::Instance)
+    return instance_traverse(op, [arg](PyObject* o) { return Visit(o, arg); });
+  return tp->tp_traverse(op, Visit, arg);
+}
+
 // subtract_refs: for each object, every reference it holds to an object of the same collection
 // is subtracted. Returns false (guarded) when a refcount is too small.
 static bool subtract_refs(Runtime& rt, PyGC_Head* containers) {
@@ -225,13 +237,13 @@ static bool subtract_refs(Runtime& rt, PyGC_Head* containers) {
   for (PyGC_Head* g = GC_NEXT(containers); g != containers; g = GC_NEXT(g)) {
     PyObject* op = _Py_FROM_GC(g);
     arg.parent = op;
-    Py_TYPE(op)->tp_traverse(op, visit_decref, &arg);
+    traverse<visit_decref>(op, &arg);
     if (arg.failed) return false;
   }
   return true;
 }
 
-static int visit_reachable(PyObject* op, void* arg) {
+RCL_ALWAYS_INLINE static int visit_reachable(PyObject* op, void* arg) {
   PyGC_Head* reachable = static_cast<PyGC_Head*>(arg);
   if (!PyObject_IS_GC(op)) return 0;
   PyGC_Head* g = _Py_AS_GC(op);
@@ -261,7 +273,7 @@ static void move_unreachable(PyGC_Head* young, PyGC_Head* unreachable) {
   while (g != young) {
     if (gc_get_refs(g)) {
       PyObject* op = _Py_FROM_GC(g);
-      Py_TYPE(op)->tp_traverse(op, visit_reachable, young);
+      traverse<visit_reachable>(op, young);
       SET_PREV(g, prev);
       gc_clear_collecting(g);
       prev = g;
@@ -354,7 +366,10 @@ static Py_ssize_t untrack_dicts_and_count(PyGC_Head* head) {
 static bool has_legacy_finalizer(PyObject* op) { return Py_TYPE(op)->tp_del != nullptr; }
 
 // Also clears NEXT_MASK_UNREACHABLE: afterwards `unreachable` is an ordinary list.
-static void move_legacy_finalizers(PyGC_Head* unreachable, PyGC_Head* finalizers) {
+// Returns how many objects stay in `unreachable` (move_legacy_finalizer_reachable may then move
+// more).
+static Py_ssize_t move_legacy_finalizers(PyGC_Head* unreachable, PyGC_Head* finalizers) {
+  Py_ssize_t left = 0;
   PyGC_Head* next;
   for (PyGC_Head* g = GC_NEXT(unreachable); g != unreachable; g = next) {
     g->_gc_next &= ~NEXT_MASK_UNREACHABLE;
@@ -362,8 +377,11 @@ static void move_legacy_finalizers(PyGC_Head* unreachable, PyGC_Head* finalizers
     if (has_legacy_finalizer(_Py_FROM_GC(g))) {
       gc_clear_collecting(g);
       gc_list_move(g, finalizers);
+    } else {
+      left++;
     }
   }
+  return left;
 }
 
 static int visit_move(PyObject* op, void* arg) {
@@ -398,7 +416,8 @@ static void handle_legacy_finalizers(Runtime& rt, PyGC_Head* finalizers, PyGC_He
 
 // Clears every weakref to the trash (and every weakref that is trash); then calls the callbacks
 // of the cleared weakrefs that are not trash themselves. Returns the weakrefs freed by that.
-static Py_ssize_t handle_weakrefs(Runtime& rt, PyGC_Head* unreachable, PyGC_Head* old) {
+// Sets *ran_code when it called a callback.
+static Py_ssize_t handle_weakrefs(Runtime& rt, PyGC_Head* unreachable, PyGC_Head* old, bool* ran_code) {
   PyGC_Head wrcb_to_call;
   gc_list_init(&wrcb_to_call);
   PyGC_Head* next;
@@ -426,6 +445,7 @@ static Py_ssize_t handle_weakrefs(Runtime& rt, PyGC_Head* unreachable, PyGC_Head
     uint32_t cb = wr->wr_callback;
     wr->wr_callback = 0;
     if (rt.host) {
+      *ran_code = true;
       rt.host->call_weakref_callback(rt, cb, op);
       rt.host->forget_weakref_callback(rt, cb);
     }
@@ -438,9 +458,29 @@ static Py_ssize_t handle_weakrefs(Runtime& rt, PyGC_Head* unreachable, PyGC_Head
   return num_freed;
 }
 
-static void finalize_garbage(Runtime& rt, PyGC_Head* collectable) {
+// Returns whether it called a finalizer. Objects are moved to `seen` one by one (a finalizer
+// may free or resurrect any of them) only from the first one that needs its finalizer: a
+// collection without finalizers walks the list without rewriting it.
+static bool needs_finalizer(PyGC_Head* g) {
+  return !(g->_gc_prev & _PyGC_PREV_MASK_FINALIZED) && Py_TYPE(_Py_FROM_GC(g))->tp_finalize != nullptr;
+}
+
+static bool finalize_garbage(Runtime& rt, PyGC_Head* collectable) {
+  PyGC_Head* first = GC_NEXT(collectable);
+  while (first != collectable && !needs_finalizer(first)) first = GC_NEXT(first);
+  if (first == collectable) return false;
   PyGC_Head seen;
   gc_list_init(&seen);
+  if (first != GC_NEXT(collectable)) {  // the objects before `first` need nothing: splice them
+    PyGC_Head* head = GC_NEXT(collectable);
+    PyGC_Head* last = GC_PREV(first);
+    seen._gc_next = reinterpret_cast<uintptr_t>(head);
+    SET_PREV(head, &seen);
+    last->_gc_next = reinterpret_cast<uintptr_t>(&seen);
+    SET_PREV(&seen, last);
+    collectable->_gc_next = reinterpret_cast<uintptr_t>(first);
+    SET_PREV(first, collectable);
+  }
   while (!gc_list_is_empty(collectable)) {
     PyGC_Head* g = GC_NEXT(collectable);
     PyObject* op = _Py_FROM_GC(g);
@@ -454,11 +494,13 @@ static void finalize_garbage(Runtime& rt, PyGC_Head* collectable) {
     }
   }
   gc_list_merge(&seen, collectable);
+  return true;
 }
 
 // Returns the number of objects still unreachable. CPython first walks `unreachable` to clear
 // COLLECTING; update_refs sets the flag again on every member before anything reads it, so
-// that walk is left out.
+// that walk is left out. Only called when user code (a finalizer, a weakref callback, the debug
+// sink) ran since the first deduction: otherwise nothing can have been resurrected.
 static Py_ssize_t handle_resurrected_objects(Runtime& rt, PyGC_Head* unreachable,
                                              PyGC_Head* still_unreachable, PyGC_Head* old) {
   PyGC_Head* resurrected = unreachable;
@@ -555,7 +597,7 @@ static Py_ssize_t gc_collect_main(Runtime& rt, int generation) {
 
   PyGC_Head finalizers;
   gc_list_init(&finalizers);
-  move_legacy_finalizers(&unreachable, &finalizers);
+  Py_ssize_t left = move_legacy_finalizers(&unreachable, &finalizers);
   move_legacy_finalizer_reachable(&finalizers);
   VALIDATE(rt, &finalizers, 0, 0);
   VALIDATE(rt, &unreachable, _PyGC_PREV_MASK_COLLECTING, 0);
@@ -565,14 +607,26 @@ static Py_ssize_t gc_collect_main(Runtime& rt, int generation) {
       debug_cycle(rt, "collectable", _Py_FROM_GC(g));
   }
 
-  m += handle_weakrefs(rt, &unreachable, old);
+  // The debug sink is user code too: it may take references to anything.
+  bool ran_code = (gc.debug & DEBUG_COLLECTABLE) != 0 && !gc_list_is_empty(&unreachable);
+  m += handle_weakrefs(rt, &unreachable, old, &ran_code);
   VALIDATE(rt, old, 0, 0);
   VALIDATE(rt, &unreachable, _PyGC_PREV_MASK_COLLECTING, 0);
 
-  finalize_garbage(rt, &unreachable);
+  if (finalize_garbage(rt, &unreachable)) ran_code = true;
 
+  // CPython deduces again within the trash whatever happened. When no user code ran since the
+  // first deduction, no reference changed, so the second one would find the same set: it is
+  // skipped (same objects, same flags: COLLECTING set, UNREACHABLE clear).
   PyGC_Head final_unreachable;
-  m += handle_resurrected_objects(rt, &unreachable, &final_unreachable, old);
+  if (ran_code) {
+    m += handle_resurrected_objects(rt, &unreachable, &final_unreachable, old);
+  } else {
+    gc_list_init(&final_unreachable);
+    gc_list_merge(&unreachable, &final_unreachable);
+    // `left` is exact unless objects reachable from legacy finalizers moved out after it.
+    m += gc_list_is_empty(&finalizers) ? left : gc_list_size(&final_unreachable);
+  }
   delete_garbage(rt, &final_unreachable, old);
 
   for (PyGC_Head* g = GC_NEXT(&finalizers); g != &finalizers; g = GC_NEXT(g)) {

@@ -16,10 +16,6 @@ RCL_BEGIN_NAMESPACE
 // Managed values
 // =============================================================================================
 
-static bool slot_is_values(uintptr_t dorv) { return (dorv & 1) != 0; }
-static PyObject** slot_values(uintptr_t dorv) {
-  return reinterpret_cast<PyObject**>(dorv + 1);
-}
 static uint8_t values_prefix(PyObject** values) { return reinterpret_cast<uint8_t*>(values)[-1]; }
 static uint8_t& values_count(PyObject** values) { return reinterpret_cast<uint8_t*>(values)[-2]; }
 static uint8_t* values_order(PyObject** values) {
@@ -456,22 +452,7 @@ static void subtype_dealloc(Runtime& rt, PyObject* self) {
 }
 
 static int subtype_traverse(PyObject* self, visitproc visit, void* arg) {
-  uintptr_t dorv = *_PyObject_ManagedDictSlot(self);
-  if (dorv != 0) {
-    if (slot_is_values(dorv)) {
-      PyObject** values = slot_values(dorv);
-      size_t n = shared_count(self);
-      for (size_t i = 0; i < n; i++) {
-        if (values[i] != nullptr) {
-          if (int r = visit(values[i], arg)) return r;
-        }
-      }
-    } else {
-      if (int r = visit(reinterpret_cast<PyObject*>(dorv), arg)) return r;
-    }
-  }
-  // Heap-type instances own their class.
-  return visit(reinterpret_cast<PyObject*>(Py_TYPE(self)), arg);
+  return instance_traverse(self, [visit, arg](PyObject* op) { return visit(op, arg); });
 }
 
 // subtype_clear: _PyObject_ClearInstanceAttributes (Py_CLEAR each value, keep the array) or

@@ -197,6 +197,34 @@ struct PyHeapTypeObject {
   char* ht_name_utf8;          // tp_name: a raw-domain block, so closing the runtime frees it
 };
 
+// The dict-or-values slot of an instance (op - 24): (values - 1), the low bit tagging "values",
+// or a materialised dict.
+inline bool slot_is_values(uintptr_t dorv) { return (dorv & 1) != 0; }
+inline PyObject** slot_values(uintptr_t dorv) { return reinterpret_cast<PyObject**>(dorv + 1); }
+
+// tp_traverse of heap-class instances (subtype_traverse), inline so that the collector can pass
+// its visit function as a compile-time constant (no indirect call per reference): the values
+// (or the materialised dict), then the class, which every instance owns.
+template <typename Visit>
+RCL_ALWAYS_INLINE int instance_traverse(PyObject* self, Visit&& visit) {
+  uintptr_t dorv = *_PyObject_ManagedDictSlot(self);
+  if (dorv != 0) {
+    if (slot_is_values(dorv)) {
+      PyObject** values = slot_values(dorv);
+      // walked up to the class's current number of shared keys (see class.cc)
+      auto n = static_cast<size_t>(reinterpret_cast<PyHeapTypeObject*>(Py_TYPE(self))->ht_keys_nentries);
+      for (size_t i = 0; i < n; i++) {
+        if (values[i] != nullptr) {
+          if (int r = visit(values[i])) return r;
+        }
+      }
+    } else if (int r = visit(reinterpret_cast<PyObject*>(dorv))) {
+      return r;
+    }
+  }
+  return visit(reinterpret_cast<PyObject*>(Py_TYPE(self)));
+}
+
 struct ClassOptions {
   std::string name;
   std::string module = "__main__";
