@@ -96,7 +96,8 @@ function signed(n: number): string {
 /** Options of {@link expectNoLeaks}. */
 export interface NoLeaksOptions {
   /** Run gc.collect() before each snapshot, as CPython's refleak runs do (default true):
-   * cyclic garbage the collector can free is not a leak. */
+   * cyclic garbage the collector can free is not a leak, and a full collection empties the
+   * free lists, whose parked floats, lists, dicts and tuples still hold their blocks. */
   readonly collect?: boolean;
 }
 
