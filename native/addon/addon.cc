@@ -441,6 +441,21 @@ napi_value raw_attr(napi_env env, napi_callback_info cbinfo) {
   });
 }
 
+// list.append(obj) on the raw C API: the loop of the talk's exp_6 (`l.append(i)`).
+napi_value raw_append(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void* data;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  RtHandle* h = static_cast<RtHandle*>(data);
+  Napi::Env e(env);
+  return catching([&]() -> napi_value {
+    Runtime& rt = runtime_of(e, h);
+    PyObject* op = object_at_arg(e, h, argc, argv, 0);
+    return int_result(e, h, method_append(rt, op, object_at_arg(e, h, argc, argv, 1)));
+  });
+}
+
 inline uintptr_t as_addr(double d) { return static_cast<uintptr_t>(static_cast<int64_t>(d)); }
 inline uintptr_t as_addr(uint64_t a) { return static_cast<uintptr_t>(a); }
 
@@ -881,10 +896,6 @@ RT_FN(fn_delitem_index) {
 RT_FN(fn_delitem_key) {
   PROLOGUE;
   return int_result(env, h, PyMapping_DelItem(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
-}
-RT_FN(fn_append) {
-  PROLOGUE;
-  return int_result(env, h, method_append(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
 }
 RT_FN(fn_insert) {
   PROLOGUE;
@@ -1434,7 +1445,7 @@ const Entry kFunctions[] = {
     {"delattr", fn_delattr}, {"hasattr", fn_hasattr}, {"len", fn_len},
     {"getitemIndex", fn_getitem_index}, {"getitemKey", fn_getitem_key},
     {"setitemIndex", fn_setitem_index}, {"setitemKey", fn_setitem_key},
-    {"delitemIndex", fn_delitem_index}, {"delitemKey", fn_delitem_key}, {"append", fn_append},
+    {"delitemIndex", fn_delitem_index}, {"delitemKey", fn_delitem_key}, 
     {"insert", fn_insert}, {"popIndex", fn_pop_index}, {"popKey", fn_pop_key}, {"clear", fn_clear},
     {"repeat", fn_repeat}, {"copy", fn_copy}, {"value", fn_value}, {"repr", fn_repr}, {"reprObject", fn_repr_object},
     {"sizeof", fn_sizeof}, {"cast", fn_cast}, {"readWord", fn_read_word},
@@ -1505,6 +1516,7 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   o.Set("getattr", Napi::Value(env, make_raw(env, "getattr", raw_attr<kGetattr>, h)));
   o.Set("setattr", Napi::Value(env, make_raw(env, "setattr", raw_attr<kSetattr>, h)));
   o.Set("setattrValue", Napi::Value(env, make_raw(env, "setattrValue", raw_attr<kSetattrValue>, h)));
+  o.Set("append", Napi::Value(env, make_raw(env, "append", raw_append, h)));
   // The packed block lives as long as the handle (a strong reference), so `packed` stays valid
   // even if JS drops the Float64Array.
   Napi::ArrayBuffer packed_ab = Napi::ArrayBuffer::New(env, kPackedDoubles * sizeof(double));
