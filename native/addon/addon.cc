@@ -419,16 +419,22 @@ napi_value raw_call_class_packed(napi_env env, napi_callback_info cbinfo) {
 enum AttrOp { kGetattr, kSetattr, kSetattrValue };
 PyObject* name_value(Napi::Env env, RtHandle* h, napi_value v);
 
-template <AttrOp kOp>
-napi_value raw_attr(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 3;
-  napi_value argv[3];
+// The frame of a raw C API function taking up to N arguments: reads them and the runtime
+// handle, then runs f(env, h, rt, argc, argv) under catching().
+template <size_t N, typename F>
+napi_value raw_call(napi_env env, napi_callback_info cbinfo, F&& f) {
+  size_t argc = N;
+  napi_value argv[N];
   void* data;
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
   RtHandle* h = static_cast<RtHandle*>(data);
   Napi::Env e(env);
-  return catching([&]() -> napi_value {
-    Runtime& rt = runtime_of(e, h);
+  return catching([&]() -> napi_value { return f(e, h, runtime_of(e, h), argc, argv); });
+}
+
+template <AttrOp kOp>
+napi_value raw_attr(napi_env env, napi_callback_info cbinfo) {
+  return raw_call<3>(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, size_t argc, napi_value* argv) {
     PyObject* op = object_at_arg(e, h, argc, argv, 0);
     PyObject* name = name_value(e, h, argc > 1 ? argv[1] : nullptr);
     if (kOp == kGetattr) return addr_result(e, h, PyObject_GetAttr(rt, op, name));
@@ -443,14 +449,7 @@ napi_value raw_attr(napi_env env, napi_callback_info cbinfo) {
 
 // list.append(obj) on the raw C API: the loop of the talk's exp_6 (`l.append(i)`).
 napi_value raw_append(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 2;
-  napi_value argv[2];
-  void* data;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  RtHandle* h = static_cast<RtHandle*>(data);
-  Napi::Env e(env);
-  return catching([&]() -> napi_value {
-    Runtime& rt = runtime_of(e, h);
+  return raw_call<2>(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, size_t argc, napi_value* argv) {
     PyObject* op = object_at_arg(e, h, argc, argv, 0);
     return int_result(e, h, method_append(rt, op, object_at_arg(e, h, argc, argv, 1)));
   });
