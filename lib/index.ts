@@ -34,6 +34,8 @@ export type {
   CLong,
   PyObjectCast,
   PyObjectType,
+  MallocStats,
+  SizeClassStats,
 } from './runtime.js';
 export {
   RefcountError,

@@ -390,6 +390,42 @@ export class PyClass {
   }
 }
 
+/** One size class of {@link MallocStats} (a line of the per-class table of debugmallocstats). */
+export interface SizeClassStats {
+  readonly sizeClass: number;
+  /** Block size in bytes: (sizeClass + 1) * 16. */
+  readonly size: number;
+  readonly pools: number;
+  readonly blocksInUse: number;
+  readonly availableBlocks: number;
+}
+
+/** `sys._debugmallocstats()` as data ({@link SysModule.mallocStats}): the same facts as the text. */
+export interface MallocStats {
+  readonly allocator: AllocatorName;
+  /** sys.getallocatedblocks(). */
+  readonly allocated_blocks: number;
+  readonly arenas_allocated_total: number;
+  readonly arenas_reclaimed: number;
+  readonly arenas_highwater: number;
+  readonly arenas_allocated_current: number;
+  readonly bytes_in_allocated_blocks: number;
+  readonly bytes_in_available_blocks: number;
+  readonly unused_pools: number;
+  readonly bytes_lost_to_pool_headers: number;
+  readonly bytes_lost_to_quantization: number;
+  readonly bytes_lost_to_arena_alignment: number;
+  readonly arena_map_mid_nodes: number;
+  readonly arena_map_bot_nodes: number;
+  /** Live blocks of the raw allocator (requests over 512 bytes, of 0 bytes, and the raw domain). */
+  readonly raw_blocks: number;
+  readonly raw_bytes: number;
+  /** Size classes with at least one pool. */
+  readonly classes: readonly SizeClassStats[];
+  /** Objects parked on CPython's free lists; `tuple[i]` counts tuples of i + 1 items. */
+  readonly freeLists: { readonly dict: number; readonly float: number; readonly list: number; readonly tuple: readonly number[] };
+}
+
 /** `ctypes.c_long.from_address(addr)`: the signed 64-bit word at addr. */
 export interface CLong {
   /** Reads (or, assigned, writes) the word: a number when it is a safe integer, else a bigint. */
@@ -715,9 +751,9 @@ export class SysModule {
     for (const [name, [objects, refs, immortal]] of Object.entries(c)) out[name] = { objects, refs, immortal };
     return out;
   }
-  /** The allocator's statistics as an object. */
-  mallocStats(): Record<string, unknown> {
-    return this.#rt.native.mallocStats();
+  /** The allocator's statistics and the free lists as data (what debugmallocstats() prints). */
+  mallocStats(): MallocStats {
+    return this.#rt.native.mallocStats() as unknown as MallocStats;
   }
   #debugOnly(what: string): void {
     if (this.#rt.build !== 'debug') {

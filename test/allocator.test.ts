@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { MemoryCorruptionError, RefcountError, Runtime } from '../lib/index.js';
+import type { MallocStats } from '../lib/index.js';
 import { REPO_ROOT, findCPython312 } from './helpers/python.js';
 
 type Rt = ReturnType<typeof Runtime.create>;
@@ -187,16 +188,8 @@ describe('property: random alloc/free/realloc sequences', () => {
 // 2. arenas are given back
 // ---------------------------------------------------------------------------------------------
 
-interface StatsObject {
-  arenas_allocated_total: number;
-  arenas_reclaimed: number;
-  arenas_highwater: number;
-  arenas_allocated_current: number;
-  allocated_blocks: number;
-}
-
-function statsOf(rt: Rt): StatsObject {
-  return rt.sys.mallocStats() as unknown as StatsObject;
+function statsOf(rt: Rt): MallocStats {
+  return rt.sys.mallocStats();
 }
 
 function textValue(text: string, label: string): number {
@@ -356,9 +349,9 @@ describe('sys._debugmallocstats() text', () => {
         const text = rt.sys.debugmallocstats();
         checkStatsText(text);
         // The stats object and the text agree.
-        const st = rt.sys.mallocStats() as Record<string, unknown>;
-        expect(textValue(text, '# bytes in allocated blocks')).toBe(st['bytes_in_allocated_blocks']);
-        expect(textValue(text, '# bytes lost to arena alignment')).toBe(st['bytes_lost_to_arena_alignment']);
+        const st = rt.sys.mallocStats();
+        expect(textValue(text, '# bytes in allocated blocks')).toBe(st.bytes_in_allocated_blocks);
+        expect(textValue(text, '# bytes lost to arena alignment')).toBe(st.bytes_lost_to_arena_alignment);
         if (arenas === 'malloc') {
           // malloc'ed arenas are never pool-aligned: each loses its partial first pool.
           expect(textValue(text, '# bytes lost to arena alignment')).toBe(POOL_SIZE * textValue(text, '# arenas allocated current'));
@@ -773,7 +766,7 @@ describe('guarded mode: bad frees are exact and harmless', () => {
       const ps: number[] = [];
       for (let i = 0; i < 40_000; i++) ps.push(rt.capi.PyObject_Malloc(64));
       for (const p of ps) rt.capi.PyObject_Free(p);
-      expect((rt.sys.mallocStats() as Record<string, number>)['arenas_reclaimed']).toBeGreaterThan(0);
+      expect(rt.sys.mallocStats().arenas_reclaimed).toBeGreaterThan(0);
       const codes = new Set(ps.filter((_, i) => i % 997 === 0).map((p) => codeOf(() => rt.capi.PyObject_Free(p))));
       expect([...codes].every((c) => c === 'ERR_USE_AFTER_FREE' || c === 'ERR_INVALID_ADDRESS')).toBe(true);
       expect(rt.capi.validateHeap()).toBeNull();

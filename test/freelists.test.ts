@@ -79,6 +79,10 @@ describe.each(['release', 'debug'] as const)('free lists (%s build)', (build) =>
         ' 1 free 19-sized PyTupleObjects * 176 bytes each =                  176',
         ' 1 free 20-sized PyTupleObjects * 184 bytes each =                  184',
       ]);
+      // the same facts as data
+      const tupleCounts = Array<number>(20).fill(0);
+      [tupleCounts[0], tupleCounts[1], tupleCounts[18], tupleCounts[19]] = [2, 1, 1, 1];
+      expect(rt.sys.mallocStats().freeLists).toEqual({ dict: 2, float: 3, list: 3, tuple: tupleCounts });
       const py = runCPythonCode(
         `${PRELUDE}x = int("1000")\nf1 = float("0.5"); f2 = float("1.5"); f3 = float("2.5")\na1 = id(f1); a2 = id(f2)\n` +
           'd1 = {}; d1["k"] = x\nd2 = {}\nl1 = []; l2 = []; l3 = []\n' +

@@ -44,13 +44,13 @@ export interface MemtestResult {
 }
 
 function sample(rt: Runtime, iteration: number, ms: number): MemSample {
-  const s = rt.sys.mallocStats() as Record<string, unknown>;
+  const s = rt.sys.mallocStats();
   return {
     iteration,
     rssMb: Math.round((process.memoryUsage.rss() / 1048576) * 10) / 10,
     blocks: rt.sys.getallocatedblocks(),
-    allocatedBytes: Number(s['bytes_in_allocated_blocks'] ?? 0) + Number(s['raw_bytes'] ?? 0),
-    arenas: Number(s['arenas_allocated_current'] ?? 0),
+    allocatedBytes: s.bytes_in_allocated_blocks + s.raw_bytes,
+    arenas: s.arenas_allocated_current,
     ms,
   };
 }

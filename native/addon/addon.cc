@@ -1128,6 +1128,16 @@ RT_FN(fn_malloc_stats) {
     classes.Set(i, c);
   }
   o.Set("classes", classes);
+  // The object free lists (the last lines of debugmallocstats): objects parked on each.
+  const FreeLists& fl = rt.freelists;
+  Napi::Object free_lists = Napi::Object::New(env);
+  free_lists.Set("dict", fl.dicts.num);
+  free_lists.Set("float", fl.float_num);
+  free_lists.Set("list", fl.lists.num);
+  Napi::Array tuples = Napi::Array::New(env, fl.tuple_num.size());
+  for (size_t i = 0; i < fl.tuple_num.size(); i++) tuples.Set(static_cast<uint32_t>(i), fl.tuple_num[i]);
+  free_lists.Set("tuple", tuples);
+  o.Set("freeLists", free_lists);
   return o;
 }
 RT_FN(fn_block_state) {
