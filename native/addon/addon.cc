@@ -330,7 +330,7 @@ napi_value raw_refcnt(napi_env env, napi_callback_info cbinfo) {
 }
 
 constexpr size_t kMaxAttrPairs = 32;
-PyObject* primitive_to_object(Napi::Env env, RtHandle* h, Napi::Value v);
+PyObject* primitive_value(Napi::Env env, RtHandle* h, napi_value v);
 PyObject* slot_name(Napi::Env env, RtHandle* h, double slot);
 
 // A JS number as a new reference: int when integral and inside int64 (the cast round-trips; no
@@ -378,8 +378,7 @@ napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi
         case kPackedExtra: {
           const double i = pair[2];
           if (!(i >= 0 && i + 1 < static_cast<double>(argc))) throw Napi::TypeError::New(env, "packed extra argument out of range");
-          v = primitive_to_object(env, h, Napi::Value(env, argv[1 + static_cast<size_t>(i)]));
-          if (v == nullptr) throw Napi::TypeError::New(env, "a number, bigint, string, boolean or null is required");
+          v = primitive_value(env, h, argv[1 + static_cast<size_t>(i)]);
           break;
         }
         default: throw Napi::TypeError::New(env, "unknown packed value kind");
@@ -439,8 +438,7 @@ napi_value raw_attr(napi_env env, napi_callback_info cbinfo) {
     PyObject* name = name_value(e, h, argc > 1 ? argv[1] : nullptr);
     if (kOp == kGetattr) return addr_result(e, h, PyObject_GetAttr(rt, op, name));
     if (kOp == kSetattr) return int_result(e, h, PyObject_SetAttr(rt, op, name, object_at_arg(e, h, argc, argv, 2)));
-    PyObject* v = argc > 2 ? primitive_to_object(e, h, Napi::Value(e, argv[2])) : rt.None();
-    if (v == nullptr) throw Napi::TypeError::New(e, "a number, bigint, string, boolean or null is required");
+    PyObject* v = primitive_value(e, h, argc > 2 ? argv[2] : nullptr);
     int r = PyObject_SetAttr(rt, op, name, v);
     Py_DECREF(rt, v);
     return int_result(e, h, r);
@@ -680,11 +678,14 @@ PyObject* primitive_to_object(Napi::Env env, RtHandle* h, Napi::Value v) {
   return op;
 }
 
-// primitive_to_object for an argument that must be a primitive.
-PyObject* primitive_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
-  PyObject* op = i < info.Length() ? primitive_to_object(info.Env(), h, info[i]) : h->rt->None();
-  if (op == nullptr) throw Napi::TypeError::New(info.Env(), "a number, bigint, string, boolean or null is required");
+// primitive_to_object for an argument that must be a primitive (absent, nullptr: None).
+PyObject* primitive_value(Napi::Env env, RtHandle* h, napi_value v) {
+  PyObject* op = v != nullptr ? primitive_to_object(env, h, Napi::Value(env, v)) : h->rt->None();
+  if (op == nullptr) throw Napi::TypeError::New(env, "a number, bigint, string, boolean or null is required");
   return op;
+}
+PyObject* primitive_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  return primitive_value(info.Env(), h, i < info.Length() ? static_cast<napi_value>(info[i]) : nullptr);
 }
 
 RT_FN(fn_from_js) {
@@ -833,9 +834,7 @@ PyObject* slot_name(Napi::Env env, RtHandle* h, double slot) {
   return h->name_slots[static_cast<size_t>(slot)];
 }
 
-// Attribute names are interned (immortal), as CPython interns identifiers. A name is a string,
-// or the number of its slot (internSlot): lib/ passes slots, so the hot path reads a small
-// integer instead of marshalling the same string again.
+// Attribute names are interned (immortal), as CPython interns identifiers.
 // A string argument as an interned str. nullptr (absent) or another type is a TypeError.
 PyObject* interned_string(Napi::Env env, RtHandle* h, napi_value v) {
   if (v == nullptr || Napi::Value(env, v).Type() != napi_string)
@@ -844,7 +843,8 @@ PyObject* interned_string(Napi::Env env, RtHandle* h, napi_value v) {
   if (name == nullptr) throw_pending(env, h);
   return name;
 }
-// A name argument: its slot (a number) or a string, interned.
+// A name argument: the number of its slot (internSlot) or a string, interned. lib/ passes
+// slots, so the hot path reads a small integer instead of marshalling the same string again.
 PyObject* name_value(Napi::Env env, RtHandle* h, napi_value v) {
   double slot;
   if (v != nullptr && napi_get_value_double(env, v, &slot) == napi_ok) return slot_name(env, h, slot);
@@ -1450,11 +1450,11 @@ const Entry kFunctions[] = {
     {"defineClass", fn_define_class}, {"callClass", fn_call_class},
     {"internSlot", fn_intern_slot}, {"typeName", fn_type_name},
     {"kind", fn_kind}, {"isImmortal", fn_is_immortal}, {"setRefcnt", fn_set_refcnt},
-    {"getrefcount", fn_getrefcount}, 
+    {"getrefcount", fn_getrefcount},
     {"delattr", fn_delattr}, {"hasattr", fn_hasattr}, {"len", fn_len},
     {"getitemIndex", fn_getitem_index}, {"getitemKey", fn_getitem_key},
     {"setitemIndex", fn_setitem_index}, {"setitemKey", fn_setitem_key},
-    {"delitemIndex", fn_delitem_index}, {"delitemKey", fn_delitem_key}, 
+    {"delitemIndex", fn_delitem_index}, {"delitemKey", fn_delitem_key},
     {"insert", fn_insert}, {"popIndex", fn_pop_index}, {"popKey", fn_pop_key}, {"clear", fn_clear},
     {"repeat", fn_repeat}, {"copy", fn_copy}, {"value", fn_value}, {"repr", fn_repr}, {"reprObject", fn_repr_object},
     {"sizeof", fn_sizeof}, {"cast", fn_cast}, {"readWord", fn_read_word},

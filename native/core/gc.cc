@@ -458,13 +458,13 @@ static Py_ssize_t handle_weakrefs(Runtime& rt, PyGC_Head* unreachable, PyGC_Head
   return num_freed;
 }
 
-// Returns whether it called a finalizer. Objects are moved to `seen` one by one (a finalizer
-// may free or resurrect any of them) only from the first one that needs its finalizer: a
-// collection without finalizers walks the list without rewriting it.
 static bool needs_finalizer(PyGC_Head* g) {
   return !(g->_gc_prev & _PyGC_PREV_MASK_FINALIZED) && Py_TYPE(_Py_FROM_GC(g))->tp_finalize != nullptr;
 }
 
+// Returns whether it called a finalizer. Objects are moved to `seen` one by one (a finalizer
+// may free or resurrect any of them) only from the first one that needs its finalizer: a
+// collection without finalizers walks the list without rewriting it.
 static bool finalize_garbage(Runtime& rt, PyGC_Head* collectable) {
   PyGC_Head* first = GC_NEXT(collectable);
   while (first != collectable && !needs_finalizer(first)) first = GC_NEXT(first);

@@ -278,6 +278,20 @@ void Runtime::from_freelist(PyObject* op) {
   new_reference(op);
 }
 
+PyObject* Runtime::gc_object_new_from(ObjectFreeList& fl, PyTypeObject* tp, size_t size) {
+  PyObject* op = fl.pop();
+  if (op == nullptr) return gc_object_new(tp, size);
+  from_freelist(op);
+  return op;
+}
+
+void Runtime::gc_object_free_to(ObjectFreeList& fl, PyObject* op) {
+  if (fl.push(op))
+    to_freelist(op);
+  else
+    gc_object_free(op);
+}
+
 void Runtime::clear_freelists() {
   tuple_clear_freelist(*this);
   float_clear_freelist(*this);

@@ -83,6 +83,8 @@ struct ArrayFreeList {
   }
 };
 
+using ObjectFreeList = ArrayFreeList<PyObject, 80>;  // lists, dicts
+
 // CPython 3.12's per-interpreter object free lists (Objects/floatobject.c, listobject.c,
 // tupleobject.c, dictobject.c), with its limits. A freed float, list, dict, tuple of 1..20 items
 // or minimum-size str-keyed dict keys table stays allocated here instead of going back to
@@ -96,8 +98,8 @@ struct FreeLists {
   static constexpr int kTupleMax = 2000;       // PyTuple_MAXFREELIST
   PyObject* floats = nullptr;  // linked through ob_type
   int float_num = 0;
-  ArrayFreeList<PyObject, 80> lists;            // PyList_MAXFREELIST
-  ArrayFreeList<PyObject, 80> dicts;            // PyDict_MAXFREELIST
+  ObjectFreeList lists;                         // PyList_MAXFREELIST
+  ObjectFreeList dicts;                         // PyDict_MAXFREELIST
   ArrayFreeList<PyDictKeysObject, 80> keys;     // the same limit
   std::array<PyObject*, kTupleLists> tuples{};  // linked through ob_item[0]
   std::array<int, kTupleLists> tuple_num{};
@@ -164,6 +166,10 @@ class Runtime final : public MemoryErrorSink {
   // and, in guarded mode, the registry (a parked object is dead to the user; see writable()).
   void to_freelist(PyObject* op);
   void from_freelist(PyObject* op);
+  // A GC object of an array free list's kind: the most recently parked one, else a new one;
+  // and its tp_free: parked while the list has room, else gc_object_free.
+  PyObject* gc_object_new_from(ObjectFreeList& fl, PyTypeObject* tp, size_t size);
+  void gc_object_free_to(ObjectFreeList& fl, PyObject* op);
   // _PyGC_ClearAllFreeLists: frees every parked object (a full collection's last step).
   void clear_freelists();
   // sys._debugmallocstats(): the allocator's text, then the free list lines.

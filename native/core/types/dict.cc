@@ -347,13 +347,8 @@ static bool may_be_tracked(PyObject* op) {
 
 // Dict objects have a free list of up to 80 (their keys tables are released first).
 PyObject* PyDict_New(Runtime& rt) {
-  PyObject* op = rt.freelists.dicts.pop();
-  if (op != nullptr) {
-    rt.from_freelist(op);
-  } else {
-    op = rt.gc_object_new(rt.Type(rt.dict_type), sizeof(PyDictObject));
-    if (op == nullptr) return nullptr;
-  }
+  PyObject* op = rt.gc_object_new_from(rt.freelists.dicts, rt.Type(rt.dict_type), sizeof(PyDictObject));
+  if (op == nullptr) return nullptr;
   PyDictObject* mp = as_dict(op);
   mp->ma_keys = rt.empty_keys;
   mp->ma_values = nullptr;
@@ -546,10 +541,7 @@ static void dict_dealloc(Runtime& rt, PyObject* op) {
   if (rt.trash_begin(op)) return;  // Py_TRASHCAN_BEGIN
   PyDictKeysObject* k = as_dict(op)->ma_keys;
   free_keys_object(rt, k, true);
-  if (rt.freelists.dicts.push(op))
-    rt.to_freelist(op);
-  else
-    rt.gc_object_free(op);
+  rt.gc_object_free_to(rt.freelists.dicts, op);
   rt.trash_end();
 }
 

@@ -110,13 +110,8 @@ static PyListObject* as_list(PyObject* op) { return reinterpret_cast<PyListObjec
 
 // Lists have a free list of up to 80 list objects (their item arrays are freed first).
 PyObject* PyList_New(Runtime& rt, Py_ssize_t n) {
-  PyObject* op = rt.freelists.lists.pop();
-  if (op != nullptr) {
-    rt.from_freelist(op);
-  } else {
-    op = rt.gc_object_new(rt.Type(rt.list_type), sizeof(PyListObject));
-    if (op == nullptr) return nullptr;
-  }
+  PyObject* op = rt.gc_object_new_from(rt.freelists.lists, rt.Type(rt.list_type), sizeof(PyListObject));
+  if (op == nullptr) return nullptr;
   PyListObject* l = as_list(op);
   if (n <= 0) {
     l->ob_item = nullptr;
@@ -266,10 +261,7 @@ static void list_dealloc(Runtime& rt, PyObject* op) {
     for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) Py_XDECREF(rt, l->ob_item[i]);
     rt.alloc.free(MemDomain::Mem, l->ob_item);
   }
-  if (rt.freelists.lists.push(op))
-    rt.to_freelist(op);
-  else
-    rt.gc_object_free(op);
+  rt.gc_object_free_to(rt.freelists.lists, op);
   rt.trash_end();
 }
 
