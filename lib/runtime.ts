@@ -911,9 +911,18 @@ export class CApi {
   readonly Py_DecRef: (op: Address) => void;
   /** Py_REFCNT(op). */
   readonly Py_REFCNT: (op: Address) => number | bigint;
-  /** Many increfs in one call. */
+  /**
+   * Many increfs in one call. Guarded: every address is checked first, and one bad address
+   * (`ERR_INVALID_ADDRESS` / `ERR_USE_AFTER_FREE`, its message starting `element N:`) leaves
+   * every count untouched.
+   */
   readonly increfMany: (ops: Float64Array | BigUint64Array) => void;
-  /** Many decrefs in one call. */
+  /**
+   * Many decrefs in one call, in order. Guarded: checked first as {@link increfMany}; then an
+   * element whose object an earlier element freed (its own last reference, or a container
+   * releasing it) is `ERR_USE_AFTER_FREE` as it would be one call at a time: the elements
+   * before it stay applied, the rest are not.
+   */
   readonly decrefMany: (ops: Float64Array | BigUint64Array) => void;
   readonly #rt: Runtime;
   /** @internal */

@@ -164,6 +164,57 @@ describe.each(BUILDS)('refcount semantics (%s build)', (build) => {
   });
 });
 
+describe.each(['release', 'debug'] as const)('decrefMany that frees mid-batch (%s build, guarded)', (build) => {
+  // A raw reference: the Ref's own reference is handed over to the caller's C-level count.
+  function rawRef(rt: Runtime, make: (rt: Runtime) => { id: number; release(): void }): number {
+    const r = make(rt);
+    const id = r.id;
+    rt.capi.Py_INCREF(id);
+    r.release();
+    return id;
+  }
+
+  it('an element freed by an earlier element is ERR_USE_AFTER_FREE; earlier ones stay applied', () => {
+    const rt = make(build);
+    const before = rt.int(700001);
+    const after = rt.int(700002);
+    const dying = rawRef(rt, (r) => r.int(700003));
+    rt.capi.Py_INCREF(before.id);
+    rt.capi.Py_INCREF(after.id);
+    const batch = Float64Array.from([before.id, dying, dying, after.id]);
+    expect(() => rt.capi.decrefMany(batch)).toThrow(
+      expect.objectContaining({ code: 'ERR_USE_AFTER_FREE', message: expect.stringMatching(/^element 2: the object at 0x[0-9a-f]+ has been deallocated/) }),
+    );
+    expect(before.refcnt).toBe(1); // applied
+    expect(after.refcnt).toBe(2); // never reached
+    rt.capi.Py_DECREF(after.id);
+    // The freed block was not written through: the allocator hands out sound objects.
+    const fresh = Array.from({ length: 200 }, (_, i) => rt.int(800000 + i));
+    expect(fresh.map((f) => f.value())).toEqual(Array.from({ length: 200 }, (_, i) => 800000 + i));
+    expect(fresh.every((f) => f.refcnt === 1)).toBe(true);
+    for (const f of [before, after, ...fresh]) f.release();
+  });
+
+  it('an element freed by the dealloc of an earlier one (a list releasing its item) is caught too', () => {
+    const rt = make(build);
+    const item = rt.int(900001);
+    const list = rawRef(rt, (r) => r.list([item]));
+    const itemId = item.id;
+    item.release(); // the list now holds the item's only reference
+    expect(() => rt.capi.decrefMany(Float64Array.from([list, itemId]))).toThrow(
+      expect.objectContaining({ code: 'ERR_USE_AFTER_FREE', message: expect.stringMatching(/^element 1: /) }),
+    );
+  });
+
+  it('a batch that frees nothing before its last use completes', () => {
+    const rt = make(build);
+    const x = rawRef(rt, (r) => r.int(700004));
+    rt.capi.Py_INCREF(x);
+    rt.capi.decrefMany(Float64Array.from([x, x])); // 2 -> 1 -> 0: freed by the last element
+    expect(() => rt.capi.Py_REFCNT(x)).toThrow(expect.objectContaining({ code: 'ERR_USE_AFTER_FREE' }));
+  });
+});
+
 describe('dealloc at zero depends on the build', () => {
   it('release and debug free the object at 0; a cast afterwards is ERR_USE_AFTER_FREE (guarded)', () => {
     for (const build of ['release', 'debug'] as const) {

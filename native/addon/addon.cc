@@ -494,6 +494,12 @@ napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
       }
       return static_cast<uintptr_t>(static_cast<const uint64_t*>(raw)[i]);
     };
+    // A guarded error names the element it is about.
+    auto throw_element = [&](size_t i) {
+      PendingError e = rt.take_error();
+      e.message = "element " + std::to_string(i) + ": " + e.message;
+      throw_js(Napi::Env(env), h->addon, e.code, e.message, &e);
+    };
     if (rt.guard) {
       // Validate everything first: a bad address leaves every count untouched.
       for (size_t i = 0; i < length; i++) {
@@ -501,14 +507,28 @@ napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
         if (a == 0)
           throw_js(Napi::Env(env), h->addon, ErrorCode::InvalidAddress,
                    "element " + std::to_string(i) + " is not an address");
-        if (rt.checked_object(a) == nullptr) throw_pending(Napi::Env(env), h);
+        if (rt.checked_object(a) == nullptr) throw_element(i);
       }
     }
-    // Validated (guarded) or raw C (unguarded): the loop itself converts and touches only.
-    if (type == napi_float64_array)
+    if (!kInc && rt.guard) {
+      // A decref can free objects that come later in the batch: the element's own object, or
+      // what its dealloc releases. Once anything has died, every remaining element is checked
+      // again, so a freed one is ERR_USE_AFTER_FREE as in the same calls made one by one (the
+      // elements before it stay applied). A debug build's negative refcount ends the batch too,
+      // with CPython's text.
+      const uint64_t freed = rt.objects_freed();
+      for (size_t i = 0; i < length; i++) {
+        uintptr_t a = addr_at(i);
+        if (rt.objects_freed() != freed && rt.checked_object(a) == nullptr) throw_element(i);
+        Py_DECREF(rt, reinterpret_cast<PyObject*>(a));
+        if (RCL_UNLIKELY(rt.has_error())) throw_pending(Napi::Env(env), h);
+      }
+    } else if (type == napi_float64_array) {
+      // Increfs (which free nothing), or raw C (unguarded): the loop converts and touches only.
       apply_many<kInc>(rt, static_cast<const double*>(raw), length);
-    else
+    } else {
       apply_many<kInc>(rt, static_cast<const uint64_t*>(raw), length);
+    }
     safe_point(Napi::Env(env), h);
     return nullptr;
   });

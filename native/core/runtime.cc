@@ -259,13 +259,18 @@ void Runtime::new_reference(PyObject* op) {
   }
 }
 
+void Runtime::mark_freed(const PyObject* op) {
+  live_objects_.erase(op);
+  freed_objects_.insert(op);
+  objects_freed_++;
+}
+
 void Runtime::to_freelist(PyObject* op) {
 #ifdef Py_STATS
   stats.to_freelist++;
 #endif
   if (guard) {
-    live_objects_.erase(op);
-    freed_objects_.insert(op);
+    mark_freed(op);
     parked_.insert(op);
   }
 }
@@ -354,10 +359,7 @@ static void forget(Runtime& rt, PyObject* op) {
 
 void Runtime::object_free(PyObject* op) {
   forget(*this, op);
-  if (guard) {
-    live_objects_.erase(op);
-    freed_objects_.insert(op);
-  }
+  if (guard) mark_freed(op);
   alloc.free(MemDomain::Obj, op);
 }
 
@@ -365,10 +367,7 @@ void Runtime::gc_object_free(PyObject* op) {
   forget(*this, op);
   if (_PyObject_GC_IS_TRACKED(op)) _PyObject_GC_UNTRACK(op);
   _PyObject_GC_Unlink_count(*this);
-  if (guard) {
-    live_objects_.erase(op);
-    freed_objects_.insert(op);
-  }
+  if (guard) mark_freed(op);
   alloc.free(MemDomain::Obj, reinterpret_cast<char*>(op) - _PyObject_PreHeaderSize(op));
 }
 

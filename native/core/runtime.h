@@ -177,6 +177,9 @@ class Runtime final : public MemoryErrorSink {
 
   // Guarded registry of object addresses.
   bool is_live_object(const void* p) const { return live_objects_.contains(p); }
+  // Guarded mode: how many objects have died (freed or parked on a free list) so far. A batch
+  // that validated its addresses up front re-checks them once this has moved.
+  uint64_t objects_freed() const { return objects_freed_; }
   // Census of the live heap objects (guarded mode: the registry; statics excluded), by type
   // name: how many objects, the sum of their refcounts (immortals count 0 references) and how
   // many are immortal (interned strings, made immortal for good).
@@ -271,6 +274,8 @@ class Runtime final : public MemoryErrorSink {
   AddressSet live_objects_;   // guarded mode only
   AddressSet freed_objects_;  // guarded mode only: freed, not reused since
   AddressSet parked_;         // guarded mode only: objects on a free list
+  uint64_t objects_freed_ = 0;  // guarded mode only
+  void mark_freed(const PyObject* op);  // live -> freed in the registry
   void init_singletons();
 };
 
