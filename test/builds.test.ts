@@ -80,6 +80,34 @@ describe('three builds in one process', () => {
     rt.close();
   });
 
+  it('the ref total counts a dict keys table as one reference, as CPython 3.12 does', () => {
+    // CPython 3.12's dictobject.c: new_keys_object and the copy's clone add one to the total,
+    // dictkeys_decref / dictresize take it away, and the shared empty keys are immortal (never
+    // counted). python3.11-dbg shows the same accounting, except that 3.11's empty keys are
+    // mortal and counted (there, the first insertion nets +2 and clear() 0).
+    const rt = Runtime.create({ build: 'debug' });
+    const k = rt.str('key-xxxxxxxxxx');
+    const v = rt.float(1234.5);
+    const d = rt.dict();
+    const t0 = rt.sys.gettotalrefcount();
+    d.setitem(k, v); // the key, the value and the table the first insertion makes
+    expect(rt.sys.gettotalrefcount() - t0).toBe(3);
+    d.delitem(k); // the key and the value; the table stays
+    expect(rt.sys.gettotalrefcount() - t0).toBe(1);
+    d.clear(); // the table goes: back to the empty keys
+    expect(rt.sys.gettotalrefcount() - t0).toBe(0);
+    d.setitem(k, v);
+    const c = d.copy(); // the new dict, its cloned table, the key, the value
+    expect(rt.sys.gettotalrefcount() - t0).toBe(3 + 4);
+    c.release();
+    d.release(); // the dict, its table, the key, the value
+    expect(rt.sys.gettotalrefcount() - t0).toBe(-1);
+    k.release();
+    v.release();
+    expect(rt.sys.gettotalrefcount()).toBe(0);
+    rt.close();
+  });
+
   it('several runtimes of one build are independent heaps', () => {
     const a = Runtime.create();
     const b = Runtime.create();

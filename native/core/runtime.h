@@ -225,6 +225,15 @@ class Runtime final : public MemoryErrorSink {
   int64_t total_refcount() const {
     return static_cast<int64_t>(stats.increfs - stats.decrefs) + ref_total_base;
   }
+  // _Py_IncRefTotal / _Py_DecRefTotal: the total's adjustments outside Py_INCREF / Py_DECREF
+  // (an interned string made immortal, a dict keys table). No-op outside Py_REF_DEBUG.
+  void add_ref_total(int64_t delta) {
+#ifdef Py_REF_DEBUG
+    ref_total_base += delta;
+#else
+    (void)delta;
+#endif
+  }
 
   // ------------------------------------------------------------------ state
   const bool guard;

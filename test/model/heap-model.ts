@@ -25,6 +25,7 @@ export interface MObj {
   gen: number;
   items: number[]; // tuple / list
   dict: Map<string, { key: number; value: number }>; // dict entries, insertion order
+  keysTable: boolean; // dict: has a keys table of its own (from its first insertion to a clear)
   attrs: Map<string, number>; // instance attributes
   cls: number; // instance: its class
   finalized: boolean;
@@ -84,6 +85,7 @@ export class HeapModel {
       gen: -1,
       items: [],
       dict: new Map(),
+      keysTable: false,
       attrs: new Map(),
       cls: -1,
       finalized: false,
@@ -381,6 +383,7 @@ export class HeapModel {
     } else {
       this.incref(t.id);
       d.dict.set(key, { key: t.id, value: v });
+      d.keysTable = true; // the first insertion replaces the shared empty keys
     }
     this.decref(t.id);
   }
@@ -407,6 +410,7 @@ export class HeapModel {
     const d = this.get(dict);
     const entries = [...d.dict.values()];
     d.dict.clear();
+    d.keysTable = false; // back to the shared empty keys
     for (const e of entries) {
       this.decref(e.key);
       this.decref(e.value);
@@ -606,10 +610,15 @@ export class HeapModel {
   *live(): Generator<MObj> {
     for (const o of this.objs.values()) if (o.alive && !o.immortal) yield o;
   }
-  /** Σ refcounts of the mortal live objects (the debug build's ref total, up to a constant). */
+  /**
+   * The debug build's ref total, up to a constant: Σ refcounts of the mortal live objects, plus
+   * one for each dict's own keys table (CPython 3.12 counts a table's dk_refcnt in the total).
+   */
   refSum(): number {
     let s = 0;
-    for (const o of this.objs.values()) if (o.alive && !o.immortal) s += o.rc;
+    for (const o of this.objs.values()) {
+      if (o.alive && !o.immortal) s += o.rc + (o.kind === 'dict' && o.keysTable ? 1 : 0);
+    }
     return s;
   }
   /** Live objects by type name (the census, up to the baseline). */

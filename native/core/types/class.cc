@@ -120,6 +120,8 @@ PyObject* PyType_FromOptions(Runtime& rt, const ClassOptions& opts) {
   ht->ht_keys_usable = SHARED_KEYS_MAX_SIZE;
   ht->ht_cached_keys = static_cast<PyObject**>(
       rt.alloc.calloc(MemDomain::Mem, SHARED_KEYS_MAX_SIZE, sizeof(PyObject*)));
+  // CPython's shared keys are a dict keys table, which the ref total counts (see dict.cc).
+  if (ht->ht_cached_keys != nullptr) rt.add_ref_total(+1);
   ht->ht_name = PyUnicode_FromUTF8(rt, opts.name);
   ht->ht_module = PyUnicode_FromUTF8(rt, opts.module);
   ht->tp_dict = PyDict_New(rt);
@@ -154,6 +156,7 @@ static void type_dealloc(Runtime& rt, PyObject* op) {
   if (ht->ht_cached_keys != nullptr) {
     for (Py_ssize_t i = 0; i < ht->ht_keys_nentries; i++) Py_DECREF(rt, ht->ht_cached_keys[i]);
     rt.alloc.free(MemDomain::Mem, ht->ht_cached_keys);
+    rt.add_ref_total(-1);
     ht->ht_cached_keys = nullptr;
   }
   rt.alloc.free(MemDomain::Raw, ht->ht_name_utf8);

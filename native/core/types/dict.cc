@@ -76,6 +76,11 @@ PyDictKeysObject* dict_empty_keys(Runtime& rt) {
   return k;
 }
 
+// Py_REF_DEBUG: a keys table is not an object, but CPython 3.12 counts its dk_refcnt in the ref
+// total (new_keys_object, dictkeys_incref / dictkeys_decref, dictresize, the copy's clone). A
+// table here is never shared (dk_refcnt stays 1), so it counts one reference while it lives:
+// +1 where one is made, -1 in free_keys_object.
+
 static PyDictKeysObject* new_keys_object(Runtime& rt, uint8_t log2_size, bool unicode) {
   uint8_t log2_bytes = log2_size < 8 ? log2_size : log2_size < 16 ? log2_size + 1
                      : log2_size < 32 ? log2_size + 2 : log2_size + 3;
@@ -95,6 +100,7 @@ static PyDictKeysObject* new_keys_object(Runtime& rt, uint8_t log2_size, bool un
       return nullptr;
     }
   }
+  rt.add_ref_total(+1);
   k->dk_refcnt = 1;
   k->dk_log2_size = log2_size;
   k->dk_log2_index_bytes = log2_bytes;
@@ -108,7 +114,8 @@ static PyDictKeysObject* new_keys_object(Runtime& rt, uint8_t log2_size, bool un
 }
 
 static void free_keys_object(Runtime& rt, PyDictKeysObject* k, bool decref_entries) {
-  if (k == rt.empty_keys) return;
+  if (k == rt.empty_keys) return;  // immortal: never counted
+  rt.add_ref_total(-1);
   if (decref_entries) {
     Py_ssize_t n = k->dk_nentries;
     if (DK_IS_UNICODE(k)) {
@@ -495,6 +502,7 @@ PyObject* PyDict_Copy(Runtime& rt, PyObject* op) {
     }
     std::memcpy(nk, k, size);
     nk->dk_refcnt = 1;
+    rt.add_ref_total(+1);
     for (Py_ssize_t i = 0; i < nk->dk_nentries; i++) {
       if (entry_value(nk, i) != nullptr) {
         Py_INCREF(rt, entry_key(nk, i));

@@ -76,9 +76,7 @@ PyObject* PyUnicode_InternFromUTF8(Runtime& rt, std::string_view s) {
   if (!_Py_IsImmortal(op)) {  // the singletons are immortal (and statically interned) already
     reinterpret_cast<PyASCIIObject*>(op)->state.interned = 2;  // SSTATE_INTERNED_IMMORTAL
     _Py_SetImmortal(op);
-#ifdef Py_REF_DEBUG
-    rt.ref_total_base--;  // as PyUnicode_InternInPlace: an immortal's reference is not counted
-#endif
+    rt.add_ref_total(-1);  // as PyUnicode_InternInPlace: an immortal's reference is not counted
   }
   rt.interned.emplace(std::move(key), op);
   return op;
