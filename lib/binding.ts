@@ -30,6 +30,7 @@ export interface NativeRuntime {
   readonly arenaAllocator: ArenaAllocatorName;
   readonly singletons: { None: Address; True: Address; False: Address; Ellipsis: Address; NotImplemented: Address };
   close(): void;
+  busy(): boolean;
   incref(a: Address): void;
   decref(a: Address): void;
   xincref(a: Address): void;

@@ -21,7 +21,8 @@ export type RefcountErrorCode =
   | 'ERR_MEMORY_CORRUPTION'
   | 'ERR_REFCOUNT_TOO_SMALL'
   | 'ERR_OVERFLOW'
-  | 'ERR_NO_MEMORY';
+  | 'ERR_NO_MEMORY'
+  | 'ERR_RUNTIME_BUSY';
 
 /** Every code, in the native core's order. */
 export const ERROR_CODES: readonly RefcountErrorCode[] = [
@@ -41,6 +42,7 @@ export const ERROR_CODES: readonly RefcountErrorCode[] = [
   'ERR_REFCOUNT_TOO_SMALL',
   'ERR_OVERFLOW',
   'ERR_NO_MEMORY',
+  'ERR_RUNTIME_BUSY',
 ];
 
 /** Base class of every error refcount-lab raises on purpose. */

@@ -492,11 +492,23 @@ export class Runtime implements Disposable {
   get closed(): boolean {
     return this.#closed;
   }
-  /** Drops the whole heap at once (no deallocators run). Idempotent. */
+  /**
+   * True while the runtime is running one of your callbacks (a finalizer, weakref callback, gc
+   * callback or stderr sink) from inside one of its calls: close() is refused then
+   * (`ERR_RUNTIME_BUSY`); defer it, e.g. `queueMicrotask(() => rt.close())`.
+   */
+  get busy(): boolean {
+    return !this.#closed && this.native.busy();
+  }
+  /**
+   * Drops the whole heap at once (no deallocators run). Idempotent. From inside a callback that
+   * the runtime is running (a finalizer, weakref callback, gc callback or stderr sink) it throws
+   * `ERR_RUNTIME_BUSY` and the runtime stays open.
+   */
   close(): void {
     if (this.#closed) return;
-    this.#closed = true;
     this.native.close();
+    this.#closed = true;
   }
   [Symbol.dispose](): void {
     this.close();

@@ -74,6 +74,21 @@ describe('error codes', () => {
       ERR_KEY: () => d.getitem('nope'),
       ERR_VALUE: () => rt.gc.collect(3),
       ERR_NOT_IN_BUILD: () => other.sys.gettotalrefcount(),
+      ERR_RUNTIME_BUSY: () => {
+        // close() from a weakref callback, which runs inside the release below
+        let inside: unknown = 'the callback did not run';
+        const target = A.new();
+        const wr = rt.weakref(target, () => {
+          try {
+            rt.close();
+          } catch (e) {
+            inside = e;
+          }
+        });
+        target.release();
+        wr.release();
+        throw inside;
+      },
     };
     for (const [code, fn] of Object.entries(cases)) expect([code, codeOf(fn)]).toEqual([code, code]);
     rt.capi.Py_SET_REFCNT(neg.id, 1);

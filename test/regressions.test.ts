@@ -47,6 +47,49 @@ describe('regressions', () => {
   // runtime does: t1 = (s,); t2 = (t1,); del t1; gc.collect(0) leaves t1 untracked and t2
   // TRACKED — move_unreachable moved t1 (reachable only from t2) after t2 in the list, and
   // untrack_tuples is one pass in list order. The model now leaves that case to the checker.
+  // Found this session: rt.close() inside a weakref callback freed the runtime while the decref
+  // that ran the callback was still on the native stack (SIGSEGV, guarded mode). close() from a
+  // callback the runtime is running is now ERR_RUNTIME_BUSY and the runtime stays open.
+  for (const build of ['release', 'debug'] as const) {
+    it(`close() from a finalizer, weakref callback, gc callback or stderr sink is ERR_RUNTIME_BUSY (${build})`, () => {
+      using rt = Runtime.create({ build });
+      const seen: string[] = [];
+      const tryClose = (where: string): void => {
+        expect(rt.busy).toBe(true);
+        seen.push(`${where}: ${code(() => rt.close())}`);
+      };
+      rt.setStderr((text) => {
+        if (text.includes('gc: collecting')) tryClose('stderr sink');
+      });
+      const C = rt.defineClass('C', { finalize: () => tryClose('finalizer') });
+      const W = rt.defineClass('W');
+      const target = W.new();
+      const wr = rt.weakref(target, () => tryClose('weakref callback'));
+      target.release(); // the weakref callback runs inside this decref
+      C.new().release(); // the finalizer runs inside this one
+      rt.gc.callbacks.push((phase) => {
+        if (phase === 'start') tryClose('gc callback');
+      });
+      rt.gc.setDebug(rt.gc.DEBUG_STATS);
+      rt.gc.collect();
+      rt.gc.setDebug(0);
+      expect(seen).toEqual([
+        'weakref callback: ERR_RUNTIME_BUSY',
+        'finalizer: ERR_RUNTIME_BUSY',
+        'gc callback: ERR_RUNTIME_BUSY',
+        'stderr sink: ERR_RUNTIME_BUSY',
+      ]);
+      expect(rt.closed).toBe(false);
+      expect(rt.busy).toBe(false);
+      const x = rt.list([1, 2]); // still usable
+      expect(x.len()).toBe(2);
+      x.release();
+      wr.release();
+      rt.close();
+      expect(rt.closed).toBe(true);
+    });
+  }
+
   it('untrack_tuples is one pass in list order: an outer tuple stays tracked a collection longer (CPython 3.12.1)', () => {
     using rt = Runtime.create({ build: 'release' });
     rt.gc.disable();

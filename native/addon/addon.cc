@@ -46,17 +46,22 @@ struct RtHandle final : public Host {
   // callClassPacked's argument block, a Float64Array lib/ fills before the call (see there).
   Napi::Reference<Napi::ArrayBuffer> packed_buffer;
   double* packed = nullptr;
+  // User callbacks running now (finalizers, weakref callbacks, gc callbacks, the debug sink):
+  // the runtime is in the middle of a call, so close() must wait until they return.
+  int running_callbacks = 0;
 
   void call_js(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
     if (fn.IsEmpty()) return;
     Napi::Env e(env);
     // User callbacks are wrapped in lib/ so they never throw; a throw here would be a bug in
     // lib/, reported rather than lost.
+    running_callbacks++;
     try {
       fn.Call(args);
     } catch (const Napi::Error& err) {
       std::fprintf(stderr, "refcount-lab: internal callback threw: %s\n", err.Message().c_str());
     }
+    running_callbacks--;
   }
   static napi_value addr_value(napi_env env, const void* p) {
     napi_value v;
@@ -635,6 +640,13 @@ using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
 
 RT_FN(fn_close) {
   auto* h = static_cast<RtHandle*>(info.Data());
+  // From inside a callback the runtime is running, the native frames below would go on with a
+  // freed runtime: refuse (in both modes: this is the library's lifecycle, not C's).
+  if (h->running_callbacks > 0 && h->rt)
+    throw_js(info.Env(), h->addon, ErrorCode::RuntimeBusy,
+             "close() was called from a callback (a finalizer, weakref callback, gc callback or "
+             "debug output sink) while the runtime is running it; close the runtime after that "
+             "call returns");
   h->rt.reset();
   h->name_slots.clear();
   h->finalizers.clear();
@@ -643,6 +655,11 @@ RT_FN(fn_close) {
   h->gc_dispatch.Reset();
   h->debug_sink.Reset();
   return info.Env().Undefined();
+}
+
+RT_FN(fn_busy) {
+  auto* h = static_cast<RtHandle*>(info.Data());
+  return Napi::Boolean::New(info.Env(), h->running_callbacks > 0);
 }
 
 RT_FN(fn_new_int) {
@@ -1468,7 +1485,7 @@ struct Entry {
   Fn fn;
 };
 const Entry kFunctions[] = {
-    {"close", fn_close}, {"newInt", fn_new_int}, {"newFloat", fn_new_float}, {"newStr", fn_new_str},
+    {"close", fn_close}, {"busy", fn_busy}, {"newInt", fn_new_int}, {"newFloat", fn_new_float}, {"newStr", fn_new_str},
     {"newTuple", fn_new_tuple}, {"newList", fn_new_list}, {"newDict", fn_new_dict},
     {"defineClass", fn_define_class}, {"callClass", fn_call_class},
     {"internSlot", fn_intern_slot}, {"typeName", fn_type_name},

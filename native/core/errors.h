@@ -32,7 +32,8 @@ RCL_BEGIN_NAMESPACE
   X(MemoryCorruption, "ERR_MEMORY_CORRUPTION")    \
   X(RefcountTooSmall, "ERR_REFCOUNT_TOO_SMALL")   \
   X(Overflow, "ERR_OVERFLOW")                     \
-  X(NoMemory, "ERR_NO_MEMORY")
+  X(NoMemory, "ERR_NO_MEMORY")                    \
+  X(RuntimeBusy, "ERR_RUNTIME_BUSY")
 
 enum class ErrorCode : uint8_t {
   None = 0,
