@@ -71,22 +71,44 @@ export interface GcCallbackInfo {
 export type GcCallback = (phase: 'start' | 'stop', info: GcCallbackInfo) => void;
 
 const LEAK_CODE = 'REFCOUNT_LAB_LEAKED_REF';
+const DANGLING_CODE = 'REFCOUNT_LAB_DANGLING_REF';
 
 function hex(a: number): string {
   return '0x' + a.toString(16);
 }
+
+/** Node's util.inspect hook (what console.log shows), without importing node:util. */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+/** How much of a repr console.log shows. */
+const INSPECT_REPR_MAX = 200;
 
 interface LeakToken {
   readonly rt: Runtime;
   readonly addr: Address;
 }
 
-// The object is still alive when this runs (the lost Ref owned a reference to it), so its type
-// can be read then; immortal objects are not worth a warning.
+// The object is alive when this runs (the lost Ref owned a reference to it), so its type can be
+// read then; immortal objects are not worth a warning. Unless someone released the Ref's
+// reference behind its back (an extra Py_DECREF through capi) and the object is gone: guarded
+// mode says so (a throw here would be an uncaught exception at a random GC); unguarded mode
+// reads the address as C would.
 const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
-  if (t.rt.closed || t.rt.native.isImmortal(t.addr)) return;
+  if (t.rt.closed) return;
+  let typeName: string;
+  try {
+    if (t.rt.native.isImmortal(t.addr)) return;
+    typeName = t.rt.native.typeName(t.addr);
+  } catch (e) {
+    if (!(e instanceof RefcountError)) throw e;
+    process.emitWarning(
+      `a Ref to the object at ${hex(t.addr)} was garbage-collected by V8 after the object had been ` +
+        `deallocated (${e.code}): its reference was released by another call, e.g. an extra Py_DECREF`,
+      { code: DANGLING_CODE, type: 'RefcountLabWarning' },
+    );
+    return;
+  }
   process.emitWarning(
-    `a Ref to a '${t.rt.native.typeName(t.addr)}' object at ${hex(t.addr)} was garbage-collected by V8 while it still ` +
+    `a Ref to a '${typeName}' object at ${hex(t.addr)} was garbage-collected by V8 while it still ` +
       `owned its reference: the reference is leaked (call release() or use 'using')`,
     { code: LEAK_CODE, type: 'RefcountLabWarning' },
   );
@@ -203,6 +225,19 @@ export class Ref implements Disposable {
   }
   toString(): string {
     return this.#released ? '<released Ref>' : this.repr();
+  }
+  /** console.log / util.inspect: `Ref<list 0x7f… refcnt=1> [1, 'a', 2.5]` (the repr cut at 200). */
+  [INSPECT](): string {
+    if (this.#released) return '<released Ref>';
+    if (this.#rt.closed) return `<Ref ${hex(this.#addr)} of a closed runtime>`;
+    try {
+      const r = this.repr();
+      const shown = r.length > INSPECT_REPR_MAX ? r.slice(0, INSPECT_REPR_MAX) + '…' : r;
+      return `Ref<${this.typeName} ${hex(this.#addr)} refcnt=${this.refcnt}> ${shown}`;
+    } catch (e) {
+      // guarded: an object freed behind the Ref's back (an extra Py_DECREF) is shown, not thrown
+      return `<Ref ${hex(this.#addr)}: ${e instanceof RefcountError ? e.code : String(e)}>`;
+    }
   }
 
   // ------------------------------------------------------------------ attributes
@@ -491,6 +526,10 @@ export class Runtime implements Disposable {
   /** True after close(). */
   get closed(): boolean {
     return this.#closed;
+  }
+  /** console.log / util.inspect: the options and the state, not the native function table. */
+  [INSPECT](): string {
+    return `Runtime { build: '${this.build}', guard: ${this.guard}, allocator: '${this.allocator}', closed: ${this.#closed} }`;
   }
   /**
    * True while the runtime is running one of your callbacks (a finalizer, weakref callback, gc

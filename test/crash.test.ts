@@ -75,4 +75,25 @@ describe('unguarded crashes (child processes)', () => {
     expect(r.stderr).toContain('REFCOUNT_LAB_LEAKED_REF');
     expect(r.stderr).toMatch(/a Ref to a 'str' object at 0x[0-9a-f]+ was garbage-collected by V8/);
   });
+
+  it('a dropped Ref whose object was freed behind its back is a warning, not an uncaught exception (guarded)', () => {
+    // Found this session: the leak report read the freed object and threw ERR_USE_AFTER_FREE
+    // from the FinalizationRegistry callback, which killed the process at a random GC.
+    const r = runChild(
+      `
+      const rt = lab.Runtime.create();
+      (() => { const x = rt.int(123456); rt.capi.Py_DECREF(x.id); })();
+      globalThis.gc();
+      await new Promise((res) => setTimeout(res, 50));
+      globalThis.gc();
+      await new Promise((res) => setTimeout(res, 50));
+      console.log('survived');
+    `,
+      ['--expose-gc'],
+    );
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('survived\n');
+    expect(r.stderr).toContain('REFCOUNT_LAB_DANGLING_REF');
+    expect(r.stderr).toMatch(/a Ref to the object at 0x[0-9a-f]+ was garbage-collected by V8 after the object had been deallocated \(ERR_USE_AFTER_FREE\)/);
+  });
 });

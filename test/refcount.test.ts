@@ -1,5 +1,6 @@
 // Py_INCREF / Py_DECREF semantics of CPython 3.12 on 64-bit, observed through the raw word at
 // ob_refcnt (offset 0). Values from spec section 2 and checked with ctypes on CPython 3.12.1.
+import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BUILDS, Runtime, RefcountError, allowLeaks } from '../lib/index.js';
 
@@ -138,6 +139,25 @@ describe.each(BUILDS)('refcount semantics (%s build)', (build) => {
     expect(objs[0]!.refcnt).toBe(1);
     expect(() => rt.capi.increfMany([1, 2] as unknown as Float64Array)).toThrow(TypeError);
     for (const o of objs) o.release();
+  });
+
+  it('console.log shows a Ref as type, address, refcount and repr, and a Runtime as its options', () => {
+    const rt = make(build);
+    const l = rt.list([1, 'a', 2.5]);
+    expect(inspect(l)).toBe(`Ref<list 0x${l.id.toString(16)} refcnt=1> [1, 'a', 2.5]`);
+    const big = rt.str('x'.repeat(1000));
+    expect(inspect(big)).toMatch(/^Ref<str 0x[0-9a-f]+ refcnt=1> 'x{199}…$/);
+    expect(inspect({ l })).toContain('Ref<list');
+    big.release();
+    l.release();
+    expect(inspect(l)).toBe('<released Ref>');
+    expect(inspect(rt)).toBe(`Runtime { build: '${build}', guard: true, allocator: '${rt.allocator}', closed: false }`);
+    if (build !== 'nodealloc') {
+      // freed behind the Ref's back: shown, not thrown (the Ref still thinks it owns it)
+      const x = rt.int(424242);
+      rt.capi.Py_DECREF(x.id);
+      expect(inspect(x)).toBe(`<Ref 0x${x.id.toString(16)}: ERR_USE_AFTER_FREE>`);
+    }
   });
 
   it('using releases a Ref at scope end', () => {
