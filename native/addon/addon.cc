@@ -195,11 +195,14 @@ PyObject* obj_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
   return op;
 }
 
-Py_ssize_t index_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
-  double d = number_arg(info, i, "index");
+Py_ssize_t index_value(Napi::Env env, RtHandle* h, double d) {
   if (!std::isfinite(d) || std::floor(d) != d || std::fabs(d) > 9007199254740991.0)
-    throw_js(info.Env(), h->addon, ErrorCode::Type, "indices must be integers");
+    throw_js(env, h->addon, ErrorCode::Type, "indices must be integers");
   return static_cast<Py_ssize_t>(d);
+}
+
+Py_ssize_t index_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
+  return index_value(info.Env(), h, number_arg(info, i, "index"));
 }
 
 std::string string_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
@@ -455,6 +458,36 @@ napi_value raw_append(napi_env env, napi_callback_info cbinfo) {
   return raw_call<2>(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, size_t argc, napi_value* argv) {
     PyObject* op = object_at_arg(e, h, argc, argv, 0);
     return int_result(e, h, method_append(rt, op, object_at_arg(e, h, argc, argv, 1)));
+  });
+}
+
+// len / getitem / setitem / delitem on the raw C API: the typed API's container calls.
+enum ItemOp { kLen, kGetIndex, kGetKey, kSetIndex, kSetKey, kDelIndex, kDelKey };
+
+template <ItemOp kOp>
+napi_value raw_item(napi_env env, napi_callback_info cbinfo) {
+  return raw_call<3>(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, size_t argc, napi_value* argv) -> napi_value {
+    PyObject* op = object_at_arg(e, h, argc, argv, 0);
+    if (kOp == kLen) return int_result(e, h, PyObject_Length(rt, op));
+    constexpr bool kIndex = kOp == kGetIndex || kOp == kSetIndex || kOp == kDelIndex;
+    Py_ssize_t i = 0;
+    PyObject* key = nullptr;
+    if (kIndex) {
+      double d;
+      if (argc < 2 || napi_get_value_double(e, argv[1], &d) != napi_ok)
+        throw Napi::TypeError::New(e, "index must be a number");
+      i = index_value(e, h, d);
+    } else {
+      key = object_at_arg(e, h, argc, argv, 1);
+    }
+    switch (kOp) {
+      case kGetIndex: return addr_result(e, h, PySequence_GetItem(rt, op, i));
+      case kGetKey: return addr_result(e, h, PyMapping_GetItem(rt, op, key));
+      case kSetIndex: return int_result(e, h, PySequence_SetItem(rt, op, i, object_at_arg(e, h, argc, argv, 2)));
+      case kSetKey: return int_result(e, h, PyMapping_SetItem(rt, op, key, object_at_arg(e, h, argc, argv, 2)));
+      case kDelIndex: return int_result(e, h, PySequence_DelItem(rt, op, i));
+      default: return int_result(e, h, PyMapping_DelItem(rt, op, key));
+    }
   });
 }
 
@@ -908,34 +941,6 @@ RT_FN(fn_hasattr) {
   return Napi::Boolean::New(env, has);
 }
 
-RT_FN(fn_len) {
-  PROLOGUE;
-  return int_result(env, h, PyObject_Length(rt, obj_arg(info, 0, h)));
-}
-RT_FN(fn_getitem_index) {
-  PROLOGUE;
-  return addr_result(env, h, PySequence_GetItem(rt, obj_arg(info, 0, h), index_arg(info, 1, h)));
-}
-RT_FN(fn_getitem_key) {
-  PROLOGUE;
-  return addr_result(env, h, PyMapping_GetItem(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
-}
-RT_FN(fn_setitem_index) {
-  PROLOGUE;
-  return int_result(env, h, PySequence_SetItem(rt, obj_arg(info, 0, h), index_arg(info, 1, h), obj_arg(info, 2, h)));
-}
-RT_FN(fn_setitem_key) {
-  PROLOGUE;
-  return int_result(env, h, PyMapping_SetItem(rt, obj_arg(info, 0, h), obj_arg(info, 1, h), obj_arg(info, 2, h)));
-}
-RT_FN(fn_delitem_index) {
-  PROLOGUE;
-  return int_result(env, h, PySequence_DelItem(rt, obj_arg(info, 0, h), index_arg(info, 1, h)));
-}
-RT_FN(fn_delitem_key) {
-  PROLOGUE;
-  return int_result(env, h, PyMapping_DelItem(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
-}
 RT_FN(fn_insert) {
   PROLOGUE;
   return int_result(env, h, method_insert(rt, obj_arg(info, 0, h), index_arg(info, 1, h), obj_arg(info, 2, h)));
@@ -1491,10 +1496,7 @@ const Entry kFunctions[] = {
     {"internSlot", fn_intern_slot}, {"typeName", fn_type_name},
     {"kind", fn_kind}, {"isImmortal", fn_is_immortal}, {"setRefcnt", fn_set_refcnt},
     {"getrefcount", fn_getrefcount},
-    {"delattr", fn_delattr}, {"hasattr", fn_hasattr}, {"len", fn_len},
-    {"getitemIndex", fn_getitem_index}, {"getitemKey", fn_getitem_key},
-    {"setitemIndex", fn_setitem_index}, {"setitemKey", fn_setitem_key},
-    {"delitemIndex", fn_delitem_index}, {"delitemKey", fn_delitem_key},
+    {"delattr", fn_delattr}, {"hasattr", fn_hasattr},
     {"insert", fn_insert}, {"popIndex", fn_pop_index}, {"popKey", fn_pop_key}, {"clear", fn_clear},
     {"repeat", fn_repeat}, {"copy", fn_copy}, {"value", fn_value}, {"repr", fn_repr}, {"reprObject", fn_repr_object},
     {"sizeof", fn_sizeof}, {"cast", fn_cast}, {"readWord", fn_read_word},
@@ -1566,6 +1568,13 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   o.Set("setattr", Napi::Value(env, make_raw(env, "setattr", raw_attr<kSetattr>, h)));
   o.Set("setattrValue", Napi::Value(env, make_raw(env, "setattrValue", raw_attr<kSetattrValue>, h)));
   o.Set("append", Napi::Value(env, make_raw(env, "append", raw_append, h)));
+  o.Set("len", Napi::Value(env, make_raw(env, "len", raw_item<kLen>, h)));
+  o.Set("getitemIndex", Napi::Value(env, make_raw(env, "getitemIndex", raw_item<kGetIndex>, h)));
+  o.Set("getitemKey", Napi::Value(env, make_raw(env, "getitemKey", raw_item<kGetKey>, h)));
+  o.Set("setitemIndex", Napi::Value(env, make_raw(env, "setitemIndex", raw_item<kSetIndex>, h)));
+  o.Set("setitemKey", Napi::Value(env, make_raw(env, "setitemKey", raw_item<kSetKey>, h)));
+  o.Set("delitemIndex", Napi::Value(env, make_raw(env, "delitemIndex", raw_item<kDelIndex>, h)));
+  o.Set("delitemKey", Napi::Value(env, make_raw(env, "delitemKey", raw_item<kDelKey>, h)));
   // The packed block lives as long as the handle (a strong reference), so `packed` stays valid
   // even if JS drops the Float64Array.
   Napi::ArrayBuffer packed_ab = Napi::ArrayBuffer::New(env, kPackedDoubles * sizeof(double));
