@@ -18,7 +18,7 @@
     ],
     "include_dirs": ["native/core"],
     "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
-    "defines": ["NAPI_VERSION=8"],
+    "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
     "cflags!": ["-fno-exceptions"],
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
     "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra", "-O2"],

@@ -107,6 +107,35 @@ describe('worker_threads, longer', () => {
   }, 60_000);
 });
 
+describe('worker.terminate()', () => {
+  // Found this session: terminating a worker while its runtime was throwing a RefcountError made
+  // node-addon-api throw a C++ exception it could not turn into a JS one (the environment was
+  // going away), and std::terminate aborted the whole process. binding.gyp now defines
+  // NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS.
+  it('terminating workers in the middle of throwing calls leaves the process running (child process)', () => {
+    const throwingWorker = `
+      const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(DIST)}).then((lab) => {
+        const rt = lab.Runtime.create({ build: 'release' });
+        parentPort.postMessage('ready');
+        for (;;) { try { rt.ctypes.cast(8, rt.ctypes.py_object).value; } catch {} }
+      });
+    `;
+    const r = runChild(`
+      const { Worker } = await import('node:worker_threads');
+      for (let round = 0; round < 3; round++) {
+        const ws = [0, 1, 2, 3].map(() => new Worker(${JSON.stringify(throwingWorker)}, { eval: true, execArgv: [] }));
+        await Promise.all(ws.map((w, i) => new Promise((res) => {
+          w.once('message', () => setTimeout(() => w.terminate().then(res), 20 + 15 * i));
+        })));
+      }
+      console.log('survived');
+    `);
+    expect(r.stderr).not.toContain('terminate called');
+    expect([r.status, r.signal, r.stdout]).toEqual([0, null, 'survived\n']);
+  }, 60_000);
+});
+
 describe('closing a runtime returns its memory', () => {
   // Not under the sanitizers: ASan's shadow memory and quarantine make RSS meaningless there.
   it.skipIf(!!process.env['RCL_SANITIZER'])('about 200 MB of objects, close(), RSS back within a margin (child process)', () => {
