@@ -266,6 +266,20 @@ const MISC: Case[] = [
   { name: 'list.getitem(-100)', run: (f) => f.list.getitem(-100), expect: ['ERR_INDEX'] },
   { name: 'list.repeat(2**40) huge', run: (f) => f.list.repeat(2 ** 40), expect: ['ERR_NO_MEMORY', 'ERR_OVERFLOW'] },
   { name: 'list.repeat(2**52) huge', run: (f) => f.list.repeat(2 ** 52), expect: ['ERR_NO_MEMORY', 'ERR_OVERFLOW'] },
+  { name: 'tuple.repeat(2**52) huge', run: (f) => f.tuple.repeat(2 ** 52), expect: ['ERR_NO_MEMORY'] },
+  {
+    // found this session: 512 * 2**52 items * 8 bytes wrapped to a 24-byte tuple, then filled (SIGSEGV)
+    name: 'tuple of 512 items .repeat(2**52): the byte size wraps',
+    run: (f) => {
+      const t = f.rt.tuple(Array.from({ length: 512 }, (_, i) => i));
+      try {
+        return t.repeat(2 ** 52);
+      } finally {
+        t.release();
+      }
+    },
+    expect: ['ERR_NO_MEMORY'],
+  },
   { name: 'str repeat', run: (f) => f.int.repeat(2), expect: ['ERR_TYPE'] },
   { name: 'tuple.setitem', run: (f) => f.tuple.setitem(0, 1), expect: ['ERR_TYPE'] },
   { name: 'tuple.append', run: (f) => f.tuple.append(1), expect: ['ERR_ATTRIBUTE'] },

@@ -124,6 +124,10 @@ PyObject* sequence_repeat(Runtime& rt, PyObject* op, Py_ssize_t n) {
     Py_ssize_t len = Py_SIZE(op);
     if (n == 1 || len == 0) return Py_NewRef(rt, n == 1 ? op : rt.EmptyTuple());
     if (n <= 0) return rt.EmptyTuple();
+    if (len > PTRDIFF_MAX / n) {  // tuple_repeat: len * n must not wrap
+      rt.set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
+      return nullptr;
+    }
     PyObject* t = PyTuple_New(rt, len * n);
     if (t == nullptr) return nullptr;
     for (Py_ssize_t k = 0; k < len * n; k++)

@@ -53,6 +53,12 @@ void tuple_clear_freelist(Runtime& rt) {
 
 PyObject* PyTuple_New(Runtime& rt, Py_ssize_t n) {
   if (n == 0) return rt.EmptyTuple();
+  // tuple_alloc's bound: the size in bytes must not wrap.
+  if (n > static_cast<Py_ssize_t>((PTRDIFF_MAX - sizeof(PyTupleObject) - sizeof(PyObject*)) /
+                                  sizeof(PyObject*))) {
+    rt.set_error(ErrorCode::NoMemory, "out of memory", "MemoryError");
+    return nullptr;
+  }
   PyObject* op = tuple_freelist_pop(rt, n);
   if (op == nullptr) {
     PyTypeObject* tp = rt.Type(rt.tuple_type);
