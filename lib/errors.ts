@@ -22,7 +22,8 @@ export type RefcountErrorCode =
   | 'ERR_REFCOUNT_TOO_SMALL'
   | 'ERR_OVERFLOW'
   | 'ERR_NO_MEMORY'
-  | 'ERR_RUNTIME_BUSY';
+  | 'ERR_RUNTIME_BUSY'
+  | 'ERR_RECURSION';
 
 /** Every code, in the native core's order. */
 export const ERROR_CODES: readonly RefcountErrorCode[] = [
@@ -43,6 +44,7 @@ export const ERROR_CODES: readonly RefcountErrorCode[] = [
   'ERR_OVERFLOW',
   'ERR_NO_MEMORY',
   'ERR_RUNTIME_BUSY',
+  'ERR_RECURSION',
 ];
 
 /** Base class of every error refcount-lab raises on purpose. */

@@ -76,6 +76,53 @@ describe('unguarded crashes (child processes)', () => {
     expect(r.stderr).toMatch(/a Ref to a 'str' object at 0x[0-9a-f]+ was garbage-collected by V8/);
   });
 
+  it('inherited setters that free objects or close the runtime in the middle of value() / gc.getReferents() (guarded)', () => {
+    // Found this session: value() and the gc's object lists held borrowed pointers while setting
+    // JS properties, and a setter inherited from Object.prototype / Array.prototype could free
+    // those objects or close the runtime (SIGSEGV).
+    const r = runChild(`
+      const rt = lab.Runtime.create({ build: 'debug' });
+      const A = rt.defineClass('A');
+      const a = A.new({ x: 1, y: 'a string that will be freed' });
+      Object.defineProperty(Object.prototype, 'x', { configurable: true, set() {
+        a.delattr('y');
+        for (let i = 0; i < 64; i++) rt.capi.writeBytes(rt.capi.PyObject_Malloc(72), Buffer.alloc(72, 0x41));
+      } });
+      console.log(JSON.stringify(a.value()));
+      delete Object.prototype.x;
+      const l = rt.list(['string number 0', 'string number 1', 'string number 2']);
+      // one shot per arming: the first array element set after arming is the native call's
+      // (lib's own code sets arrays too, outside any native call, where close() is allowed)
+      let armed = false;
+      Object.defineProperty(Array.prototype, '0', { configurable: true, set(v) {
+        Object.defineProperty(this, '0', { value: v, writable: true, enumerable: true, configurable: true });
+        if (!armed) return;
+        armed = false;
+        l.clear();
+        try { rt.close(); console.log('closed'); } catch (e) { console.log('close:', e.code); }
+      } });
+      armed = true;
+      const items = rt.gc.getReferents(l);
+      const nested = rt.list([rt.list([1])]);
+      armed = true;
+      console.log(JSON.stringify(nested.value()));
+      delete Array.prototype[0];
+      console.log(items.map((i) => i.value()).join('|'));
+      for (const i of items) i.release();
+      nested.release();
+      console.log(rt.closed, l.len(), a.getattr('x').value());
+    `);
+    expect([r.status, r.signal, r.stderr]).toEqual([0, null, '']);
+    expect(r.stdout).toBe(
+      '{"y":"a string that will be freed"}\n' +
+        'close: ERR_RUNTIME_BUSY\n' +
+        'close: ERR_RUNTIME_BUSY\n' +
+        '[[1]]\n' +
+        'string number 2|string number 1|string number 0\n' + // list_traverse visits the items from the end
+        'false 0 1\n',
+    );
+  });
+
   it('a dropped Ref whose object was freed behind its back is a warning, not an uncaught exception (guarded)', () => {
     // Found this session: the leak report read the freed object and threw ERR_USE_AFTER_FREE
     // from the FinalizationRegistry callback, which killed the process at a random GC.

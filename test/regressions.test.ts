@@ -1,7 +1,8 @@
 // Named regression tests: one per bug (or model disagreement) that the fuzzer and the hostile
 // input table found. Each names what it guards against.
 import { describe, expect, it } from 'vitest';
-import { Runtime, RefcountError } from '../lib/index.js';
+import { Runtime, RefcountError, type Ref } from '../lib/index.js';
+import { expectCPython } from './helpers/python.js';
 
 function code(fn: () => unknown): string {
   try {
@@ -89,6 +90,55 @@ describe('regressions', () => {
       expect(rt.closed).toBe(true);
     });
   }
+
+  // Found this session: repr and value() recursed on the native stack without a limit (SIGSEGV
+  // at about 30 000 / 100 000 levels), and a 1e5-deep tuple as a dict key overflowed in hash.
+  it('repr has CPython 3.12.1\'s recursion limit; value() has the same; deep tuples hash and compare without one', () => {
+    using rt = Runtime.create();
+    const nest = (n: number, make: (inner: Ref) => Ref, base: Ref = rt.list()): Ref => {
+      let top = base;
+      for (let i = 0; i < n; i++) {
+        const next = make(top);
+        top.release();
+        top = next;
+      }
+      return top;
+    };
+    const asList = (inner: Ref): Ref => rt.list([inner]);
+    const ok = nest(1496, asList);
+    const tooDeep = nest(1497, asList);
+    const outcome = (fn: () => unknown): string => {
+      try {
+        fn();
+        return 'ok';
+      } catch (e) {
+        return e instanceof RefcountError ? `${e.pythonType}: ${e.message}` : String(e);
+      }
+    };
+    const line = `${outcome(() => ok.repr())} ${outcome(() => tooDeep.repr())}`;
+    expect(line).toBe('ok RecursionError: maximum recursion depth exceeded while getting the repr of an object');
+    expectCPython(
+      'def nest(n):\n    t = []\n    for i in range(n): t = [t]\n    return t\n' +
+        'def outcome(x):\n    try:\n        repr(x); return "ok"\n    except RecursionError as e:\n        return f"RecursionError: {e}"\n' +
+        'print(outcome(nest(1496)), outcome(nest(1497)))',
+      line,
+    );
+    expect(outcome(() => ok.value())).toBe('ok');
+    expect(outcome(() => tooDeep.value())).toBe('RecursionError: maximum recursion depth exceeded while converting an object to a JS value');
+    ok.release();
+    tooDeep.release();
+    const deep = nest(100_000, asList);
+    expect(() => deep.repr()).toThrow(expect.objectContaining({ code: 'ERR_RECURSION' }));
+    expect(() => deep.value()).toThrow(expect.objectContaining({ code: 'ERR_RECURSION' }));
+    deep.release(); // the trashcan: no recursion either
+    const asTuple = (inner: Ref): Ref => rt.tuple([inner]);
+    const t1 = nest(100_000, asTuple, rt.tuple([]));
+    const t2 = nest(100_000, asTuple, rt.tuple([]));
+    const d = rt.dict();
+    d.setitem(t1, 'found'); // hash(t1): CPython recurses, with room for it; here an explicit stack
+    expect(d.getitem(t2).value()).toBe('found'); // equal, not identical: compared item by item
+    for (const r of [d, t1, t2]) r.release();
+  });
 
   it('untrack_tuples is one pass in list order: an outer tuple stays tracked a collection longer (CPython 3.12.1)', () => {
     using rt = Runtime.create({ build: 'release' });

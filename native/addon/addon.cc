@@ -46,22 +46,29 @@ struct RtHandle final : public Host {
   // callClassPacked's argument block, a Float64Array lib/ fills before the call (see there).
   Napi::Reference<Napi::ArrayBuffer> packed_buffer;
   double* packed = nullptr;
-  // User callbacks running now (finalizers, weakref callbacks, gc callbacks, the debug sink):
-  // the runtime is in the middle of a call, so close() must wait until they return.
+  // User code running now, called from inside a call of this runtime (finalizers, weakref
+  // callbacks, gc callbacks, the debug sink; setters a value() conversion may trigger): the
+  // runtime is in the middle of that call, so close() must wait until it returns.
   int running_callbacks = 0;
+  struct UserCodeScope {
+    RtHandle* h;
+    explicit UserCodeScope(RtHandle* handle) : h(handle) { h->running_callbacks++; }
+    ~UserCodeScope() { h->running_callbacks--; }
+    UserCodeScope(const UserCodeScope&) = delete;
+    UserCodeScope& operator=(const UserCodeScope&) = delete;
+  };
 
   void call_js(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
     if (fn.IsEmpty()) return;
     Napi::Env e(env);
     // User callbacks are wrapped in lib/ so they never throw; a throw here would be a bug in
     // lib/, reported rather than lost.
-    running_callbacks++;
+    UserCodeScope scope(this);
     try {
       fn.Call(args);
     } catch (const Napi::Error& err) {
       std::fprintf(stderr, "refcount-lab: internal callback threw: %s\n", err.Message().c_str());
     }
-    running_callbacks--;
   }
   static napi_value addr_value(napi_env env, const void* p) {
     napi_value v;
@@ -611,52 +618,93 @@ Napi::Value long_to_js(Napi::Env env, PyObject* op) {
   return Napi::BigInt::New(env, sign < 0 ? 1 : 0, words.size(), words.data());
 }
 
-Napi::Value to_js(Napi::Env env, Runtime& rt, PyObject* op,
-                  std::unordered_map<PyObject*, Napi::Value>& seen) {
-  switch (Py_TYPE(op)->tp_kind) {
-    case TypeKind::None: return env.Null();
-    case TypeKind::Bool: return Napi::Boolean::New(env, op == rt.True());
-    case TypeKind::Int: return long_to_js(env, op);
-    case TypeKind::Float: return Napi::Number::New(env, reinterpret_cast<PyFloatObject*>(op)->ob_fval);
-    case TypeKind::Str: return Napi::String::New(env, PyUnicode_AsUTF8(op));
-    default: break;
+// One value() conversion. Setting a property or an array element, or calling Map.prototype.set,
+// can run user code (an inherited setter, a patched Map) that releases objects of the tree
+// being converted: each container is held (a strong reference) from the moment it is reached to
+// the end of the conversion, so nothing it reaches is freed, and no address in `seen` is reused.
+struct ToJs {
+  Napi::Env env;
+  RtHandle* h;
+  Runtime& rt;
+  std::unordered_map<PyObject*, Napi::Value> seen;
+  std::vector<PyObject*> held;
+  ToJs(Napi::Env e, RtHandle* handle) : env(e), h(handle), rt(*handle->rt) {}
+  ToJs(const ToJs&) = delete;
+  ToJs& operator=(const ToJs&) = delete;
+  ~ToJs() {
+    for (size_t i = held.size(); i-- > 0;) Py_DECREF(rt, held[i]);
   }
-  auto it = seen.find(op);
-  if (it != seen.end()) return it->second;  // cycles map to the same JS object
-  switch (Py_TYPE(op)->tp_kind) {
-    case TypeKind::Tuple:
-    case TypeKind::List: {
-      Napi::Array a = Napi::Array::New(env);
-      seen.emplace(op, a);
-      bool list = Py_TYPE(op)->tp_kind == TypeKind::List;
-      for (Py_ssize_t i = 0; i < Py_SIZE(op); i++) {
-        PyObject* item = list ? PyList_ITEM(op, i) : PyTuple_ITEM(op, i);
-        a.Set(static_cast<uint32_t>(i), item ? to_js(env, rt, item, seen) : env.Null());
+
+  // depth_left: as repr's recursion budget (C_RECURSION_LIMIT), so a nesting too deep for
+  // repr is too deep here, instead of overflowing the native stack.
+  Napi::Value convert(PyObject* op, int depth_left) {
+    switch (Py_TYPE(op)->tp_kind) {
+      case TypeKind::None: return env.Null();
+      case TypeKind::Bool: return Napi::Boolean::New(env, op == rt.True());
+      case TypeKind::Int: return long_to_js(env, op);
+      case TypeKind::Float: return Napi::Number::New(env, reinterpret_cast<PyFloatObject*>(op)->ob_fval);
+      case TypeKind::Str: return Napi::String::New(env, PyUnicode_AsUTF8(op));
+      default: break;
+    }
+    auto it = seen.find(op);
+    if (it != seen.end()) return it->second;  // cycles map to the same JS object
+    if (depth_left <= 0) {
+      PendingError e;
+      e.py_type = "RecursionError";
+      throw_js(env, h->addon, ErrorCode::Recursion,
+               "maximum recursion depth exceeded while converting an object to a JS value", &e);
+    }
+    switch (Py_TYPE(op)->tp_kind) {
+      case TypeKind::Tuple:
+      case TypeKind::List: {
+        Napi::Array a = Napi::Array::New(env);
+        hold(op, a);
+        bool list = Py_TYPE(op)->tp_kind == TypeKind::List;
+        for (Py_ssize_t i = 0; i < Py_SIZE(op); i++) {  // the size is read again: a setter may clear it
+          PyObject* item = list ? PyList_ITEM(op, i) : PyTuple_ITEM(op, i);
+          a.Set(static_cast<uint32_t>(i), item ? convert(item, depth_left - 1) : env.Null());
+        }
+        return a;
       }
-      return a;
+      case TypeKind::Dict: {
+        Napi::Function map_ctor = env.Global().Get("Map").As<Napi::Function>();
+        Napi::Object m = map_ctor.New({});
+        hold(op, m);
+        Napi::Function set = m.Get("set").As<Napi::Function>();
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(op, &pos, &k, &v)) {
+          Py_INCREF(rt, v);  // the key's conversion may run user code that deletes the entry
+          held.push_back(v);
+          Napi::Value jk = convert(k, depth_left - 1);
+          set.Call(m, {jk, convert(v, depth_left - 1)});
+        }
+        return m;
+      }
+      case TypeKind::Instance: {
+        Napi::Object o = Napi::Object::New(env);
+        hold(op, o);
+        std::vector<std::pair<PyObject*, PyObject*>> attrs;
+        instance_attributes(op, &attrs);
+        for (auto& [k, v] : attrs) {  // a snapshot of borrowed pointers: hold them all first
+          Py_INCREF(rt, v);
+          held.push_back(v);
+        }
+        for (auto& [k, v] : attrs) o.Set(PyUnicode_AsUTF8(k), convert(v, depth_left - 1));
+        return o;
+      }
+      default:
+        return Napi::String::New(env, PyObject_Repr(rt, op));
     }
-    case TypeKind::Dict: {
-      Napi::Function map_ctor = env.Global().Get("Map").As<Napi::Function>();
-      Napi::Object m = map_ctor.New({});
-      seen.emplace(op, m);
-      Napi::Function set = m.Get("set").As<Napi::Function>();
-      Py_ssize_t pos = 0;
-      PyObject *k, *v;
-      while (PyDict_Next(op, &pos, &k, &v)) set.Call(m, {to_js(env, rt, k, seen), to_js(env, rt, v, seen)});
-      return m;
-    }
-    case TypeKind::Instance: {
-      Napi::Object o = Napi::Object::New(env);
-      seen.emplace(op, o);
-      std::vector<std::pair<PyObject*, PyObject*>> attrs;
-      instance_attributes(op, &attrs);
-      for (auto& [k, v] : attrs) o.Set(PyUnicode_AsUTF8(k), to_js(env, rt, v, seen));
-      return o;
-    }
-    default:
-      return Napi::String::New(env, PyObject_Repr(rt, op));
   }
-}
+
+ private:
+  void hold(PyObject* op, Napi::Value v) {
+    Py_INCREF(rt, op);
+    held.push_back(op);
+    seen.emplace(op, v);
+  }
+};
 
 // =============================================================================================
 // The runtime handle's functions
@@ -969,12 +1017,21 @@ RT_FN(fn_copy) {
 }
 RT_FN(fn_value) {
   PROLOGUE;
-  std::unordered_map<PyObject*, Napi::Value> seen;
-  return to_js(env, rt, obj_arg(info, 0, h), seen);
+  PyObject* op = obj_arg(info, 0, h);
+  Napi::Value v;
+  {
+    RtHandle::UserCodeScope scope(h);
+    ToJs conversion(env, h);
+    v = conversion.convert(op, C_RECURSION_LIMIT - C_RECURSION_USED_AT_TOP_LEVEL);
+  }  // the held references go back here, which may run finalizers
+  safe_point(env, h);
+  return v;
 }
 RT_FN(fn_repr) {
   PROLOGUE;
-  return Napi::String::New(env, PyObject_Repr(rt, obj_arg(info, 0, h)));
+  std::string text = PyObject_Repr(rt, obj_arg(info, 0, h));
+  if (rt.has_error()) throw_pending(env, h);
+  return Napi::String::New(env, text);
 }
 RT_FN(fn_repr_object) {
   PROLOGUE;
@@ -1336,13 +1393,16 @@ RT_FN(fn_gc_get_stats) {
   }
   return a;
 }
-Napi::Value object_list(Napi::Env env, Runtime& rt, const std::vector<PyObject*>& objs) {
+Napi::Value object_list(Napi::Env env, RtHandle* h, const std::vector<PyObject*>& objs) {
+  Runtime& rt = *h->rt;
   // Every element is a NEW reference (the lib wraps each in an owning Ref).
+  // All of them first: setting an element can run user code (an inherited setter) that would
+  // free the ones not yet taken.
+  for (PyObject* op : objs) Py_INCREF(rt, op);
+  RtHandle::UserCodeScope scope(h);
   Napi::Array a = Napi::Array::New(env, objs.size());
-  for (size_t i = 0; i < objs.size(); i++) {
-    Py_INCREF(rt, objs[i]);
+  for (size_t i = 0; i < objs.size(); i++)
     a.Set(static_cast<uint32_t>(i), static_cast<double>(reinterpret_cast<uintptr_t>(objs[i])));
-  }
   return a;
 }
 RT_FN(fn_gc_get_objects) {
@@ -1362,15 +1422,15 @@ RT_FN(fn_gc_get_objects) {
     if (d < -1) throw_js(env, h->addon, ErrorCode::Value, "generation parameter cannot be negative");
     g = static_cast<int>(d);  // -1 is CPython's internal "None" (3.12.1 quirk): all objects
   }
-  return object_list(env, rt, gc_get_objects(rt, g));
+  return object_list(env, h, gc_get_objects(rt, g));
 }
 RT_FN(fn_gc_get_referrers) {
   PROLOGUE;
-  return object_list(env, rt, gc_get_referrers(rt, objects_arg(info, 0, h)));
+  return object_list(env, h, gc_get_referrers(rt, objects_arg(info, 0, h)));
 }
 RT_FN(fn_gc_get_referents) {
   PROLOGUE;
-  return object_list(env, rt, gc_get_referents(rt, objects_arg(info, 0, h)));
+  return object_list(env, h, gc_get_referents(rt, objects_arg(info, 0, h)));
 }
 RT_FN(fn_gc_is_tracked) {
   PROLOGUE;

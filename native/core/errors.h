@@ -33,7 +33,8 @@ RCL_BEGIN_NAMESPACE
   X(RefcountTooSmall, "ERR_REFCOUNT_TOO_SMALL")   \
   X(Overflow, "ERR_OVERFLOW")                     \
   X(NoMemory, "ERR_NO_MEMORY")                    \
-  X(RuntimeBusy, "ERR_RUNTIME_BUSY")
+  X(RuntimeBusy, "ERR_RUNTIME_BUSY")              \
+  X(Recursion, "ERR_RECURSION")
 
 enum class ErrorCode : uint8_t {
   None = 0,

@@ -188,7 +188,30 @@ static Py_ssize_t pointer_hash(const void* p) {
   return x == -1 ? -2 : x;
 }
 
-Py_ssize_t PyObject_Hash(Runtime& rt, PyObject* op) {
+// Nested tuples hash and compare with an explicit stack instead of C recursion. CPython recurses
+// on the C stack, where a 1e5-deep tuple still fits; native code called from Node has less of
+// it, and the recursive form overflowed there (SIGSEGV).
+namespace {
+// tuplehash (xxHash-based) over the items' hashes.
+constexpr uint64_t kTupleP1 = 11400714785074694791ull, kTupleP2 = 14029467366897019727ull,
+                   kTupleP5 = 2870177450012600261ull;
+inline uint64_t tuple_hash_add(uint64_t acc, Py_ssize_t h) {
+  acc += static_cast<uint64_t>(h) * kTupleP2;
+  acc = (acc << 31) | (acc >> 33);
+  return acc * kTupleP1;
+}
+inline Py_ssize_t tuple_hash_end(uint64_t acc, Py_ssize_t n) {
+  acc += static_cast<uint64_t>(n) ^ (kTupleP5 ^ 3527539UL);
+  return acc == static_cast<uint64_t>(-1) ? 1546275796 : static_cast<Py_ssize_t>(acc);
+}
+struct TupleHashFrame {
+  PyObject* tuple;
+  Py_ssize_t next;
+  uint64_t acc;
+};
+
+// Every hashable kind but tuple.
+Py_ssize_t scalar_hash(Runtime& rt, PyObject* op) {
   switch (Py_TYPE(op)->tp_kind) {
     case TypeKind::Str:
       return unicode_hash(op);
@@ -197,23 +220,6 @@ Py_ssize_t PyObject_Hash(Runtime& rt, PyObject* op) {
       return long_hash(op);
     case TypeKind::Float:
       return float_hash(reinterpret_cast<PyFloatObject*>(op)->ob_fval);
-    case TypeKind::Tuple: {
-      // tuplehash (xxHash-based), over the items' hashes.
-      const uint64_t P1 = 11400714785074694791ull, P2 = 14029467366897019727ull,
-                     P5 = 2870177450012600261ull;
-      uint64_t acc = P5;
-      Py_ssize_t n = Py_SIZE(op);
-      for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t h = PyObject_Hash(rt, PyTuple_ITEM(op, i));
-        if (h == -1) return -1;
-        acc += static_cast<uint64_t>(h) * P2;
-        acc = (acc << 31) | (acc >> 33);
-        acc *= P1;
-      }
-      acc += static_cast<uint64_t>(n) ^ (P5 ^ 3527539UL);
-      if (acc == static_cast<uint64_t>(-1)) return 1546275796;
-      return static_cast<Py_ssize_t>(acc);
-    }
     case TypeKind::List:
     case TypeKind::Dict:
       rt.set_error(ErrorCode::Type, std::string("unhashable type: '") + Py_TYPE(op)->tp_name + "'",
@@ -224,7 +230,7 @@ Py_ssize_t PyObject_Hash(Runtime& rt, PyObject* op) {
   }
 }
 
-bool PyObject_Equal(PyObject* a, PyObject* b) {
+bool scalar_equal(PyObject* a, PyObject* b) {
   if (a == b) return true;
   TypeKind ka = Py_TYPE(a)->tp_kind, kb = Py_TYPE(b)->tp_kind;
   auto numeric = [](TypeKind k) {
@@ -254,13 +260,52 @@ bool PyObject_Equal(PyObject* a, PyObject* b) {
   }
   if (ka != kb) return false;
   if (ka == TypeKind::Str) return unicode_eq(a, b);
-  if (ka == TypeKind::Tuple) {
-    if (Py_SIZE(a) != Py_SIZE(b)) return false;
-    for (Py_ssize_t i = 0; i < Py_SIZE(a); i++)
-      if (!PyObject_Equal(PyTuple_ITEM(a, i), PyTuple_ITEM(b, i))) return false;
-    return true;
-  }
   return false;
+}
+}  // namespace
+
+Py_ssize_t PyObject_Hash(Runtime& rt, PyObject* op) {
+  if (Py_TYPE(op)->tp_kind != TypeKind::Tuple) return scalar_hash(rt, op);
+  std::vector<TupleHashFrame> stack{{op, 0, kTupleP5}};
+  for (;;) {
+    TupleHashFrame& top = stack.back();
+    if (top.next < Py_SIZE(top.tuple)) {
+      PyObject* item = PyTuple_ITEM(top.tuple, top.next++);
+      if (Py_TYPE(item)->tp_kind == TypeKind::Tuple) {
+        stack.push_back({item, 0, kTupleP5});
+        continue;
+      }
+      Py_ssize_t h = scalar_hash(rt, item);
+      if (h == -1) return -1;
+      top.acc = tuple_hash_add(top.acc, h);
+      continue;
+    }
+    Py_ssize_t h = tuple_hash_end(top.acc, Py_SIZE(top.tuple));
+    stack.pop_back();
+    if (stack.empty()) return h;
+    stack.back().acc = tuple_hash_add(stack.back().acc, h);
+  }
+}
+
+// Value equality of hashable kinds. Unlike CPython, deep tuples meet no recursion limit (no
+// RecursionError "in comparison"): the pairs wait on an explicit stack.
+bool PyObject_Equal(PyObject* a, PyObject* b) {
+  if (Py_TYPE(a)->tp_kind != TypeKind::Tuple || Py_TYPE(b)->tp_kind != TypeKind::Tuple)
+    return scalar_equal(a, b);
+  std::vector<std::pair<PyObject*, PyObject*>> todo{{a, b}};
+  while (!todo.empty()) {
+    auto [x, y] = todo.back();
+    todo.pop_back();
+    if (x == y) continue;
+    bool tx = Py_TYPE(x)->tp_kind == TypeKind::Tuple, ty = Py_TYPE(y)->tp_kind == TypeKind::Tuple;
+    if (!tx || !ty) {
+      if (!scalar_equal(x, y)) return false;
+      continue;
+    }
+    if (Py_SIZE(x) != Py_SIZE(y)) return false;
+    for (Py_ssize_t i = Py_SIZE(x); i-- > 0;) todo.emplace_back(PyTuple_ITEM(x, i), PyTuple_ITEM(y, i));
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -148,7 +148,18 @@ static std::string str_repr(const PyObject* op) {
   return out;
 }
 
-static std::string repr_rec(Runtime& rt, PyObject* op, std::vector<PyObject*>& stack) {
+// depth_left: Py_EnterRecursiveCall's budget, one unit per nested repr (leaves included). When
+// it runs out, `failed` is set with the RecursionError pending (an error pending before the call,
+// as when a collector error report reprs its object, is left alone).
+static std::string repr_rec(Runtime& rt, PyObject* op, std::vector<PyObject*>& stack, int depth_left,
+                            bool& failed) {
+  if (depth_left <= 0) {
+    rt.set_error(ErrorCode::Recursion,
+                 "maximum recursion depth exceeded while getting the repr of an object",
+                 "RecursionError");
+    failed = true;
+    return {};
+  }
   PyTypeObject* tp = Py_TYPE(op);
   switch (tp->tp_kind) {
     case TypeKind::None:
@@ -202,7 +213,8 @@ static std::string repr_rec(Runtime& rt, PyObject* op, std::vector<PyObject*>& s
     for (Py_ssize_t i = 0; i < Py_SIZE(op); i++) {
       if (i) out += ", ";
       PyObject* item = list ? PyList_ITEM(op, i) : PyTuple_ITEM(op, i);
-      out += item ? repr_rec(rt, item, stack) : "<NULL>";
+      out += item ? repr_rec(rt, item, stack, depth_left - 1, failed) : "<NULL>";
+      if (failed) break;
     }
     if (!list && Py_SIZE(op) == 1) out += ",";
     out += list ? "]" : ")";
@@ -214,17 +226,21 @@ static std::string repr_rec(Runtime& rt, PyObject* op, std::vector<PyObject*>& s
     while (PyDict_Next(op, &pos, &k, &v)) {
       if (!first) out += ", ";
       first = false;
-      out += repr_rec(rt, k, stack) + ": " + repr_rec(rt, v, stack);
+      out += repr_rec(rt, k, stack, depth_left - 1, failed);
+      if (failed) break;
+      out += ": " + repr_rec(rt, v, stack, depth_left - 1, failed);
+      if (failed) break;
     }
     out += "}";
   }
   stack.pop_back();
-  return out;
+  return failed ? std::string() : out;
 }
 
 std::string object_default_repr(Runtime& rt, PyObject* op) {
   std::vector<PyObject*> stack;
-  return repr_rec(rt, op, stack);
+  bool failed = false;
+  return repr_rec(rt, op, stack, C_RECURSION_LIMIT - C_RECURSION_USED_AT_TOP_LEVEL, failed);
 }
 
 // PyObject_Repr: like CPython, read the type pointer from the object and call the type's

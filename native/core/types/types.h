@@ -270,6 +270,11 @@ void _PyWeakref_ClearRef(Runtime& rt, PyWeakReference* self);
 // Generic operations
 // ---------------------------------------------------------------------------------------------
 std::string PyObject_Repr(Runtime& rt, PyObject* op);
+// CPython 3.12's C recursion limit (C_RECURSION_LIMIT) and how much of it a script's top-level
+// statement has used when it calls repr(x): from a 3.12.1 script, 1496 nested lists repr and
+// 1497 raise RecursionError. repr here starts with the rest, so the same nesting raises.
+inline constexpr int C_RECURSION_LIMIT = 1500;
+inline constexpr int C_RECURSION_USED_AT_TOP_LEVEL = 3;
 // The default tp_repr of every type of the core (built-in kinds and heap classes).
 std::string object_default_repr(Runtime& rt, PyObject* op);
 // repr(op) as a NEW str object, allocated the way CPython allocates it: an int's repr is always
