@@ -140,6 +140,48 @@ describe('regressions', () => {
     for (const r of [d, t1, t2]) r.release();
   });
 
+  // Found this session: an object in the middle of its deallocation (refcount 0, not yet freed)
+  // was still live to the API, so a finalizer or weakref callback running inside that
+  // deallocation could cast it back and release it a second time (SIGSEGV in list_dealloc /
+  // subtype_dealloc). It is ERR_USE_AFTER_FREE now; its own finalizer still sees it live.
+  for (const build of ['release', 'debug'] as const) {
+    it(`a finalizer or weakref callback cannot cast back an object being deallocated (${build})`, () => {
+      using rt = Runtime.create({ build });
+      const errors: string[] = [];
+      rt.setStderr((t) => {
+        const m = /RefcountError: (.*)/.exec(t);
+        if (m) errors.push(m[1]!.replace(/0x[0-9a-f]+/, 'ADDR'));
+      });
+      let listAddr = 0;
+      let selfSeen = '';
+      const A = rt.defineClass('A', {
+        finalize(self) {
+          selfSeen = `${self.typeName} ${String(self.refcnt)}`;
+          rt.ctypes.cast(listAddr, rt.ctypes.py_object).value.release();
+        },
+      });
+      const a = A.new();
+      const l = rt.list([1, a, 2]);
+      a.release();
+      listAddr = l.id;
+      l.release(); // list_dealloc releases a, whose finalizer tries to cast the list back
+      const B = rt.defineClass('B');
+      const b = B.new({ x: 1 });
+      const bid = b.id;
+      const wr = rt.weakref(b, () => rt.ctypes.cast(bid, rt.ctypes.py_object).value.release());
+      b.release(); // the weakref callback runs inside b's deallocation
+      wr.release();
+      expect(selfSeen).toBe('A 2'); // the finalizer's self: live (the temporary reference and the Ref's)
+      expect(errors).toEqual([
+        'the object at ADDR is being deallocated (use after free)',
+        'the object at ADDR is being deallocated (use after free)',
+      ]);
+      const fresh = rt.list(Array.from({ length: 50 }, (_, i) => i)); // the heap is sound
+      expect(fresh.len()).toBe(50);
+      fresh.release();
+    });
+  }
+
   it('untrack_tuples is one pass in list order: an outer tuple stays tracked a collection longer (CPython 3.12.1)', () => {
     using rt = Runtime.create({ build: 'release' });
     rt.gc.disable();

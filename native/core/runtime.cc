@@ -260,6 +260,7 @@ void Runtime::new_reference(PyObject* op) {
 }
 
 void Runtime::mark_freed(const PyObject* op) {
+  if (dying_.size() != 0) dying_.erase(op);
   live_objects_.erase(op);
   freed_objects_.insert(op);
   objects_freed_++;
@@ -423,10 +424,14 @@ bool Runtime::writable(uintptr_t addr, size_t n) const {
 PyObject* Runtime::checked_object(uintptr_t addr) {
   const void* p = reinterpret_cast<const void*>(addr);
   if (!guard) return reinterpret_cast<PyObject*>(addr);
-  if (RCL_LIKELY(is_live_object(p))) return reinterpret_cast<PyObject*>(addr);
+  if (RCL_LIKELY(is_live_object(p) && (dying_.size() == 0 || !dying_.contains(p))))
+    return reinterpret_cast<PyObject*>(addr);
   char buf[64];
   std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, addr);
-  if (was_freed_object(p))
+  if (is_live_object(p))
+    set_error(ErrorCode::UseAfterFree,
+              std::string("the object at ") + buf + " is being deallocated (use after free)");
+  else if (was_freed_object(p))
     set_error(ErrorCode::UseAfterFree,
               std::string("the object at ") + buf + " has been deallocated (use after free)");
   else
@@ -444,7 +449,10 @@ std::string Runtime::showrefcount_text() const {
 // Dealloc and the exported refcount functions
 // =============================================================================================
 
-void _Py_Dealloc(Runtime& rt, PyObject* op) { Py_TYPE(op)->tp_dealloc(rt, op); }
+void _Py_Dealloc(Runtime& rt, PyObject* op) {
+  rt.dealloc_begin(op);
+  Py_TYPE(op)->tp_dealloc(rt, op);
+}
 
 // =============================================================================================
 // Trashcan

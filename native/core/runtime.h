@@ -180,6 +180,16 @@ class Runtime final : public MemoryErrorSink {
   // Guarded mode: how many objects have died (freed or parked on a free list) so far. A batch
   // that validated its addresses up front re-checks them once this has moved.
   uint64_t objects_freed() const { return objects_freed_; }
+  // Guarded mode: an object whose deallocation has begun (_Py_Dealloc, refcount 0) is no longer
+  // live to the API until it is freed, so a finalizer or callback that runs inside that
+  // deallocation cannot cast it back (ERR_USE_AFTER_FREE). Its own finalizer sees it live
+  // (dealloc_resume around the call); resurrection ends the state.
+  void dealloc_begin(PyObject* op) {
+    if (guard && !is_static_object(op)) dying_.insert(op);
+  }
+  void dealloc_resume(PyObject* op) {
+    if (guard && dying_.size() != 0) dying_.erase(op);
+  }
   // Census of the live heap objects (guarded mode: the registry; statics excluded), by type
   // name: how many objects, the sum of their refcounts (immortals count 0 references) and how
   // many are immortal (interned strings, made immortal for good).
@@ -284,6 +294,7 @@ class Runtime final : public MemoryErrorSink {
   AddressSet freed_objects_;  // guarded mode only: freed, not reused since
   AddressSet parked_;         // guarded mode only: objects on a free list
   uint64_t objects_freed_ = 0;  // guarded mode only
+  AddressSet dying_;            // guarded mode only: deallocation begun, not yet freed
   void mark_freed(const PyObject* op);  // live -> freed in the registry
   void init_singletons();
 };

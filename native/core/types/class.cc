@@ -403,7 +403,9 @@ static bool call_finalizer_from_dealloc(Runtime& rt, PyObject* self) {
   self->ob_refcnt = 1;
   if (!_PyGC_FINALIZED(self)) {
     _PyGC_SET_FINALIZED(self);
+    rt.dealloc_resume(self);  // the finalizer's self is live
     Py_TYPE(self)->tp_finalize(rt, self);
+    if (self->ob_refcnt == 1) rt.dealloc_begin(self);
   }
   if (--self->ob_refcnt == 0) return false;
   // Resurrected: the finalizer stored a new (counted) reference; the temporary one was set and
@@ -429,7 +431,9 @@ static void subtype_dealloc(Runtime& rt, PyObject* self) {
   if (type->tp_del) {
     _PyObject_GC_TRACK(rt, self);
     self->ob_refcnt = 1;
+    rt.dealloc_resume(self);
     type->tp_del(rt, self);
+    if (self->ob_refcnt == 1) rt.dealloc_begin(self);
     if (--self->ob_refcnt != 0) {  // resurrected by tp_del
       rt.trash_end();
       return;
