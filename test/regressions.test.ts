@@ -182,6 +182,38 @@ describe('regressions', () => {
     });
   }
 
+  // Found this session: the DEBUG_COLLECTABLE / DEBUG_UNCOLLECTABLE lines went to the stderr sink
+  // (user code) one at a time while the collector walked its lists; a sink that broke the cycle
+  // freed objects under the walk (SIGSEGV). The lines of one walk now go out in one write after it.
+  for (const build of ['release', 'debug'] as const) {
+    it(`a stderr sink that breaks the cycle being reported does not crash the collection (${build})`, () => {
+      using rt = Runtime.create({ build });
+      const a = rt.list([]);
+      const b = rt.list([a]);
+      a.append(b);
+      const aid = a.id;
+      a.release();
+      b.release();
+      const writes: string[] = [];
+      rt.setStderr((text) => {
+        writes.push(text);
+        if (writes.length > 1) return;
+        const x = rt.ctypes.cast(aid, rt.ctypes.py_object).value;
+        x.clear();
+        x.release();
+      });
+      rt.gc.setDebug(rt.gc.DEBUG_COLLECTABLE);
+      const collected = rt.gc.collect();
+      rt.gc.setDebug(0);
+      expect(writes.length).toBe(1);
+      expect(writes[0]).toMatch(/^gc: collectable <list 0x[0-9a-f]+>\ngc: collectable <list 0x[0-9a-f]+>\n$/);
+      expect(collected).toBe(2); // both were unreachable when the collection found them
+      const l = rt.list([1, 2, 3]);
+      expect(l.value()).toEqual([1, 2, 3]);
+      l.release();
+    });
+  }
+
   it('untrack_tuples is one pass in list order: an outer tuple stays tracked a collection longer (CPython 3.12.1)', () => {
     using rt = Runtime.create({ build: 'release' });
     rt.gc.disable();

@@ -536,11 +536,18 @@ static void delete_garbage(Runtime& rt, PyGC_Head* collectable, PyGC_Head* old) 
 // Debug output
 // =============================================================================================
 
-static void debug_cycle(Runtime& rt, const char* msg, PyObject* op) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "gc: %s <%s 0x%" PRIxPTR ">\n", msg, Py_TYPE(op)->tp_name,
-                reinterpret_cast<uintptr_t>(op));
-  if (rt.host) rt.host->write_debug(rt, buf);
+// One "gc: collectable <A 0x...>" line per object of a gc list, written in ONE call after the
+// walk: the sink is user code, which may free objects of the list being walked.
+static void debug_cycles(Runtime& rt, const char* msg, PyGC_Head* list) {
+  std::string text;
+  for (PyGC_Head* g = GC_NEXT(list); g != list; g = GC_NEXT(g)) {
+    PyObject* op = _Py_FROM_GC(g);
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "gc: %s <%s 0x%" PRIxPTR ">\n", msg, Py_TYPE(op)->tp_name,
+                  reinterpret_cast<uintptr_t>(op));
+    text += buf;
+  }
+  if (!text.empty() && rt.host) rt.host->write_debug(rt, text);
 }
 
 static void show_stats_each_generations(Runtime& rt) {
@@ -602,10 +609,7 @@ static Py_ssize_t gc_collect_main(Runtime& rt, int generation) {
   VALIDATE(rt, &finalizers, 0, 0);
   VALIDATE(rt, &unreachable, _PyGC_PREV_MASK_COLLECTING, 0);
 
-  if (gc.debug & DEBUG_COLLECTABLE) {
-    for (PyGC_Head* g = GC_NEXT(&unreachable); g != &unreachable; g = GC_NEXT(g))
-      debug_cycle(rt, "collectable", _Py_FROM_GC(g));
-  }
+  if (gc.debug & DEBUG_COLLECTABLE) debug_cycles(rt, "collectable", &unreachable);
 
   // The debug sink is user code too: it may take references to anything.
   bool ran_code = (gc.debug & DEBUG_COLLECTABLE) != 0 && !gc_list_is_empty(&unreachable);
@@ -629,10 +633,8 @@ static Py_ssize_t gc_collect_main(Runtime& rt, int generation) {
   }
   delete_garbage(rt, &final_unreachable, old);
 
-  for (PyGC_Head* g = GC_NEXT(&finalizers); g != &finalizers; g = GC_NEXT(g)) {
-    n++;
-    if (gc.debug & DEBUG_UNCOLLECTABLE) debug_cycle(rt, "uncollectable", _Py_FROM_GC(g));
-  }
+  n += gc_list_size(&finalizers);
+  if (gc.debug & DEBUG_UNCOLLECTABLE) debug_cycles(rt, "uncollectable", &finalizers);
   if (gc.debug & DEBUG_STATS) {
     double d = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     char buf[128];
