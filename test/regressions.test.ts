@@ -214,6 +214,42 @@ describe('regressions', () => {
     });
   }
 
+  // Found this session: guarded raw writes were allowed anywhere inside a live block (ob_type,
+  // ob_size, item pointers, the debug hooks' size word) and into the whole Runtime struct, and
+  // capi frees took an object's block or its item array; each crashed a later call. Writes now
+  // reach an object's ob_refcnt and C API blocks only; frees, C API blocks only.
+  for (const build of ['release', 'debug'] as const) {
+    it(`guarded raw writes and frees stay out of objects' internals and the allocator's bytes (${build})`, () => {
+      using rt = Runtime.create({ build });
+      const l = rt.list([1, 2, 3]);
+      const word = (a: number) => rt.ctypes.c_long.from_address(a);
+      expect(code(() => (word(l.id + 8).value = 0x41))).toBe('ERR_INVALID_ADDRESS'); // ob_type
+      expect(code(() => (word(l.id + 16).value = 1e9))).toBe('ERR_INVALID_ADDRESS'); // ob_size
+      expect(code(() => rt.capi.writeBytes(l.id + 24, Buffer.alloc(8)))).toBe('ERR_INVALID_ADDRESS'); // ob_item
+      expect(code(() => rt.capi.writeBytes(l.id - 16, Buffer.alloc(8)))).toBe('ERR_INVALID_ADDRESS'); // PyGC_Head
+      expect(code(() => (word(rt.None.id + 8).value = 0))).toBe('ERR_INVALID_ADDRESS'); // a static's ob_type
+      word(l.id).value = 5; // ob_refcnt: allowed, as ctypes does it
+      rt.capi.writeBytes(l.id + 4, Buffer.from([0, 0, 0, 0])); // its high half too
+      expect(l.refcnt).toBe(5);
+      word(l.id).value = 1;
+      const items = word(l.id + 24).value as number;
+      expect(code(() => rt.capi.PyMem_Free(items))).toBe('ERR_INVALID_ADDRESS');
+      expect(code(() => rt.capi.PyObject_Free(l.id - 16))).toBe('ERR_INVALID_ADDRESS');
+      expect(l.value()).toEqual([1, 2, 3]);
+      const p = rt.capi.PyMem_Malloc(24);
+      rt.capi.writeBytes(p, Buffer.alloc(24, 0x41)); // the caller's own block: anywhere in it
+      if (build === 'debug') {
+        // the debug hooks' size word and API byte are theirs; the pads are the caller's to break
+        expect(code(() => rt.capi.writeBytes(p - 16, Buffer.alloc(8)))).toBe('ERR_INVALID_ADDRESS');
+        expect(code(() => rt.capi.writeBytes(p - 8, Buffer.alloc(1)))).toBe('ERR_INVALID_ADDRESS');
+        rt.capi.writeBytes(p - 7, Buffer.alloc(1, 0xfd));
+      }
+      rt.capi.PyMem_Free(p);
+      expect(rt.capi.validateHeap()).toBeNull();
+      l.release();
+    });
+  }
+
   it('untrack_tuples is one pass in list order: an outer tuple stays tracked a collection longer (CPython 3.12.1)', () => {
     using rt = Runtime.create({ build: 'release' });
     rt.gc.disable();

@@ -1060,8 +1060,8 @@ uintptr_t readable_addr(const Napi::CallbackInfo& info, size_t i, RtHandle* h, s
   }
   return a;
 }
-// The write paths: only memory no allocator metadata lives in (a write into a freed block
-// would corrupt the free list and crash a later allocation). Freed blocks are ERR_USE_AFTER_FREE.
+// The write paths (guarded): an object's ob_refcnt, or a block from the C API's memory functions
+// (Runtime::writable). Freed objects are ERR_USE_AFTER_FREE, the rest ERR_INVALID_ADDRESS.
 uintptr_t writable_addr(const Napi::CallbackInfo& info, size_t i, RtHandle* h, size_t n) {
   uintptr_t a = readable_addr(info, i, h, n);
   if (h->rt->guard && !h->rt->writable(a, n)) {
@@ -1070,7 +1070,9 @@ uintptr_t writable_addr(const Napi::CallbackInfo& info, size_t i, RtHandle* h, s
     bool freed = h->rt->was_freed_object(reinterpret_cast<const void*>(a));
     throw_js(info.Env(), h->addon, freed ? ErrorCode::UseAfterFree : ErrorCode::InvalidAddress,
              std::string(buf) + (freed ? " is inside a freed block (use after free): not writable"
-                                       : " is not inside a live block of this runtime: not writable"));
+                                       : " is not writable in guarded mode: only an object's ob_refcnt "
+                                         "(the word at its address) and blocks from the C API's memory "
+                                         "functions are"));
   }
   return a;
 }
@@ -1153,13 +1155,16 @@ void* block_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
       throw_js(info.Env(), h->addon, s == BlockState::Freed ? ErrorCode::UseAfterFree : ErrorCode::InvalidAddress,
                std::string(buf) + (s == BlockState::Freed ? " was already freed" : " was not handed out by this allocator"));
     }
-    if (h->rt->is_live_object(reinterpret_cast<void*>(a)))
-      throw_js(info.Env(), h->addon, ErrorCode::InvalidAddress, "that block is a live object: release it instead");
+    if (!h->rt->is_user_block(reinterpret_cast<void*>(a)))
+      throw_js(info.Env(), h->addon, ErrorCode::InvalidAddress,
+               "that block was not allocated through the C API's memory functions (an object, or a "
+               "block an object owns: release the object instead)");
   }
   return reinterpret_cast<void*>(a);
 }
 Napi::Value mem_result(Napi::Env env, RtHandle* h, void* p) {
   if (h->rt->has_error()) throw_pending(env, h);
+  h->rt->user_block_allocated(p);
   return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(p)));
 }
 RT_FN(fn_mem_malloc) {
@@ -1176,12 +1181,17 @@ RT_FN(fn_mem_realloc) {
   PROLOGUE;
   MemDomain d = domain_arg(info, 0);
   void* p = block_arg(info, 1, h);
-  return mem_result(env, h, rt.alloc.realloc(d, p, size_arg(info, 2, h)));
+  size_t n = size_arg(info, 2, h);
+  rt.user_block_freed(p);
+  void* q = rt.alloc.realloc(d, p, n);
+  if (q == nullptr) rt.user_block_allocated(p);  // failed: the old block stays the caller's
+  return mem_result(env, h, q);
 }
 RT_FN(fn_mem_free) {
   PROLOGUE;
   MemDomain d = domain_arg(info, 0);
   void* p = block_arg(info, 1, h);
+  rt.user_block_freed(p);
   rt.alloc.free(d, p);
   if (rt.has_error()) throw_pending(env, h);
   return env.Undefined();

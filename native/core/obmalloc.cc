@@ -1220,16 +1220,21 @@ bool Allocator::writable(const void* p, size_t n, uintptr_t* block, size_t* bloc
     size_t size = INDEX2SIZE(pool->szidx);
     uintptr_t start = uintptr_t(pool) + POOL_OVERHEAD + (off - POOL_OVERHEAD) / size * size;
     if (s.base_state(reinterpret_cast<const void*>(start)) != BlockState::Live) return false;
-    // Anywhere inside one live block, the debug hooks' header and guard bytes included: a
-    // corrupted pad is what the hooks exist to report (at free), never a crash. A write into a
-    // freed block would cut the pool's free list, so that is refused.
-    if (block) *block = start, *block_size = size;
+    // Anywhere inside one live block, the debug hooks' pads included: a corrupted pad is what
+    // the hooks exist to report (at free), never a crash. Not their size word and API byte,
+    // which the hooks trust to find the tail. A write into a freed block would cut the pool's
+    // free list, so that is refused.
+    if (block) *block = start;
+    if (block_size) *block_size = size;
+    if (s.debug && a < start + SST + 1) return false;
     return a + n <= start + size;
   }
   auto it = s.raw_blocks.upper_bound(a);
   if (it == s.raw_blocks.begin()) return false;
   --it;
-  if (block) *block = it->first, *block_size = it->second.size;
+  if (block) *block = it->first;
+  if (block_size) *block_size = it->second.size;
+  if (s.debug && a < it->first + SST + 1) return false;  // the hooks' size word and API byte
   return a >= it->first && a + n <= it->first + it->second.size;
 }
 

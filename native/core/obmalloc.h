@@ -108,8 +108,8 @@ class Allocator {
   // or a live raw block). Reading there cannot fault.
   bool contains(const void* p, size_t n) const;
   // True when [p, p+n) lies inside one live block (the allocator's own metadata -- pool
-  // headers, the free list links in freed blocks -- is never writable). Writing there cannot
-  // corrupt the allocator.
+  // headers, the free list links in freed blocks, the debug hooks' size word and API byte -- is
+  // never writable). Writing there cannot corrupt the allocator.
   // Where the block is, when it says true: its start and size (debug hooks' bytes included).
   bool writable(const void* p, size_t n, uintptr_t* block = nullptr, size_t* block_size = nullptr) const;
   // Requested size of a live block (debug hooks know it exactly; otherwise the block size).

@@ -270,17 +270,13 @@ void Runtime::to_freelist(PyObject* op) {
 #ifdef Py_STATS
   stats.to_freelist++;
 #endif
-  if (guard) {
-    mark_freed(op);
-    parked_.insert(op);
-  }
+  if (guard) mark_freed(op);
 }
 
 void Runtime::from_freelist(PyObject* op) {
 #ifdef Py_STATS
   stats.from_freelist++;
 #endif
-  if (guard) parked_.erase(op);
   new_reference(op);
 }
 
@@ -303,7 +299,6 @@ void Runtime::clear_freelists() {
   float_clear_freelist(*this);
   list_clear_freelist(*this);
   dict_clear_freelist(*this);
-  if (guard) parked_ = AddressSet();
 }
 
 std::string Runtime::debugmallocstats() const {
@@ -404,21 +399,39 @@ bool Runtime::readable(uintptr_t addr, size_t n) const {
 }
 
 bool Runtime::writable(uintptr_t addr, size_t n) const {
-  const void* p = reinterpret_cast<const void*>(addr);
-  if (is_static_object(p) && is_static_object(reinterpret_cast<const char*>(p) + n - 1))
-    return true;
+  if (n == 0 || addr + n < addr) return false;
+  // An object's ob_refcnt: the word at a live object's address (statics included), which
+  // ctypes.c_long.from_address(id(x)).value = n writes. Nothing else of an object: ob_type,
+  // ob_size, an item pointer or a dict's table written by hand crash a later call. (A parked or
+  // freed object is not live: a write there could also cut a free list's link.)
+  uintptr_t op = addr & ~uintptr_t{7};
+  if (addr + n <= op + 8 && is_live_object(reinterpret_cast<const void*>(op))) return true;
+  // Otherwise inside one block that the C API's memory functions handed out, anywhere in it:
+  // the debug hooks' pads too, whose corruption they report at free.
   uintptr_t block = 0;
   size_t size = 0;
-  if (!alloc.writable(p, n, &block, &size)) return false;
-  if (parked_.size() == 0) return true;
-  // A free-listed object is dead to the user but its block stays allocated, and a write there
-  // could cut the free list's link (a float's ob_type, a tuple's first item). The object starts
-  // at most 32 bytes into its block (after the debug hooks' header and the PyGC_Head).
-  uintptr_t first = (block + 15) & ~uintptr_t{15};
-  for (uintptr_t o = first; o <= block + 32 && o < block + size; o += 16) {
-    if (parked_.contains(reinterpret_cast<const void*>(o))) return false;
-  }
-  return true;
+  if (!alloc.writable(reinterpret_cast<const void*>(addr), n, &block, &size)) return false;
+  return user_blocks_.contains(reinterpret_cast<const void*>(block));
+}
+
+void Runtime::user_block_allocated(const void* p) {
+  uintptr_t block = 0;
+  size_t size = 0;
+  if (guard && p != nullptr && alloc.writable(p, 1, &block, &size))
+    user_blocks_.insert(reinterpret_cast<const void*>(block));
+}
+
+void Runtime::user_block_freed(const void* p) {
+  uintptr_t block = 0;
+  size_t size = 0;
+  if (guard && p != nullptr && alloc.writable(p, 1, &block, &size))
+    user_blocks_.erase(reinterpret_cast<const void*>(block));
+}
+
+bool Runtime::is_user_block(const void* p) const {
+  uintptr_t block = 0;
+  size_t size = 0;
+  return alloc.writable(p, 1, &block, &size) && user_blocks_.contains(reinterpret_cast<const void*>(block));
 }
 
 PyObject* Runtime::checked_object(uintptr_t addr) {

@@ -206,9 +206,15 @@ class Runtime final : public MemoryErrorSink {
   PyObject* checked_object(uintptr_t addr);
   // May [addr, addr+n) be read / written (memory this runtime owns right now)?
   bool readable(uintptr_t addr, size_t n) const;
-  // May [addr, addr+n) be written: a static object of this runtime, or inside one live block
-  // (never freed blocks or the allocator's metadata, whose corruption would crash later).
+  // May [addr, addr+n) be written (guarded mode): a live object's ob_refcnt, or inside a block
+  // handed out through the C API's memory functions. Never the rest of an object, a freed block
+  // or the allocator's metadata, whose corruption would crash a later call.
   bool writable(uintptr_t addr, size_t n) const;
+  // Guarded mode: the blocks the C API's memory functions (capi.PyMem_Malloc...) handed out, by
+  // allocator block. Only those may be written anywhere, reallocated and freed through the C API.
+  void user_block_allocated(const void* p);
+  void user_block_freed(const void* p);
+  bool is_user_block(const void* p) const;
 
   // ------------------------------------------------------------------ singletons
   bool is_static_object(const void* p) const;
@@ -292,7 +298,7 @@ class Runtime final : public MemoryErrorSink {
  private:
   AddressSet live_objects_;   // guarded mode only
   AddressSet freed_objects_;  // guarded mode only: freed, not reused since
-  AddressSet parked_;         // guarded mode only: objects on a free list
+  AddressSet user_blocks_;    // guarded mode only: see user_block_allocated
   uint64_t objects_freed_ = 0;  // guarded mode only
   AddressSet dying_;            // guarded mode only: deallocation begun, not yet freed
   void mark_freed(const PyObject* op);  // live -> freed in the registry
