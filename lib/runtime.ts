@@ -511,7 +511,14 @@ export class Runtime implements Disposable {
     this.guard = this.native.guard;
     this.allocator = this.native.allocator;
     this.#stderr = options.stderr ?? ((t: string) => void process.stderr.write(t));
-    this.native.setDebugSink((t) => this.#stderr(t));
+    // The sink is user code called from native code: a throw is reported, never propagated.
+    this.native.setDebugSink((t) => {
+      try {
+        this.#stderr(t);
+      } catch (err) {
+        process.stderr.write(`Exception ignored in: <refcount-lab stderr sink>\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      }
+    });
     this.sys = new SysModule(this);
     this.gc = new GcModule(this);
     this.ctypes = new CtypesModule(this);

@@ -123,6 +123,17 @@ describe('unguarded crashes (child processes)', () => {
     );
   });
 
+  it('a stderr sink that throws is reported as an ignored exception, the collection goes on', () => {
+    const r = runChild(`
+      const rt = lab.Runtime.create({ stderr: () => { throw new Error('sink failed'); } });
+      rt.gc.setDebug(rt.gc.DEBUG_STATS);
+      console.log(rt.gc.collect());
+    `);
+    expect([r.status, r.signal, r.stdout]).toEqual([0, null, '0\n']);
+    expect(r.stderr).toContain('Exception ignored in: <refcount-lab stderr sink>\nError: sink failed');
+    expect(r.stderr).not.toContain('internal callback threw');
+  });
+
   it('a dropped Ref whose object was freed behind its back is a warning, not an uncaught exception (guarded)', () => {
     // Found this session: the leak report read the freed object and threw ERR_USE_AFTER_FREE
     // from the FinalizationRegistry callback, which killed the process at a random GC.
