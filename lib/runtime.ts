@@ -539,9 +539,10 @@ export class Runtime implements Disposable {
     return `Runtime { build: '${this.build}', guard: ${this.guard}, allocator: '${this.allocator}', closed: ${this.#closed} }`;
   }
   /**
-   * True while the runtime is running one of your callbacks (a finalizer, weakref callback, gc
-   * callback or stderr sink) from inside one of its calls: close() is refused then
-   * (`ERR_RUNTIME_BUSY`); defer it, e.g. `queueMicrotask(() => rt.close())`.
+   * True while the runtime is running your code from inside one of its calls (a finalizer,
+   * weakref callback, gc callback or stderr sink; a setter that a value() conversion or the
+   * making of an error triggers): close() is refused then (`ERR_RUNTIME_BUSY`); defer it, e.g.
+   * `queueMicrotask(() => rt.close())`.
    */
   get busy(): boolean {
     return !this.#closed && this.native.busy();

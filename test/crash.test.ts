@@ -123,6 +123,27 @@ describe('unguarded crashes (child processes)', () => {
     );
   });
 
+  it('close() from an Error.prototype setter while a native call is making its error is refused', () => {
+    // Found this session: making a RefcountError runs JS (a setter on Error.prototype too) while
+    // the failing native call is on the stack; closing the runtime there freed it under that
+    // call (SIGSEGV in callClassPacked's cleanup).
+    const r = runChild(`
+      const rt = lab.Runtime.create();
+      const A = rt.defineClass('A');
+      const dead = rt.str('soon freed');
+      rt.capi.Py_DECREF(dead.id);
+      let armed = true;
+      Object.defineProperty(Error.prototype, 'name', { configurable: true, get() { return 'Error'; },
+        set(v) {
+          if (armed) { armed = false; console.log('busy', rt.busy); rt.close(); }
+          Object.defineProperty(this, 'name', { value: v, writable: true, configurable: true });
+        } });
+      try { A.new({ x: dead }); } catch (e) { console.log('threw', e.code); }
+      console.log('closed', rt.closed);
+    `);
+    expect([r.status, r.signal, r.stdout]).toEqual([0, null, 'busy true\nthrew ERR_RUNTIME_BUSY\nclosed false\n']);
+  });
+
   it('a stderr sink that throws is reported as an ignored exception, the collection goes on', () => {
     const r = runChild(`
       const rt = lab.Runtime.create({ stderr: () => { throw new Error('sink failed'); } });

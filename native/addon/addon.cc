@@ -110,6 +110,10 @@ class Addon : public Napi::Addon<Addon> {
   Addon(Napi::Env env, Napi::Object exports);
   Napi::FunctionReference make_error;  // lib's factory: (code, message, details) -> Error
   std::vector<std::unique_ptr<RtHandle>> handles;
+  // Errors being made now. Constructing one runs JS (lib's factory, and whatever setters user
+  // code put on Error.prototype) while a native call of some runtime is still on the stack, so
+  // no runtime of this environment may close meanwhile.
+  int making_errors = 0;
 };
 
 // =============================================================================================
@@ -132,8 +136,16 @@ class Addon : public Napi::Addon<Addon> {
     }
     if (!details->report.empty()) d.Set("report", details->report);
   }
-  Napi::Value err = addon->make_error.Call({Napi::String::New(env, error_code_name(code)),
-                                            Napi::String::New(env, message), d});
+  addon->making_errors++;
+  Napi::Value err;
+  try {
+    err = addon->make_error.Call({Napi::String::New(env, error_code_name(code)),
+                                  Napi::String::New(env, message), d});
+  } catch (...) {
+    addon->making_errors--;
+    throw;
+  }
+  addon->making_errors--;
   throw Napi::Error(env, err);
 }
 
@@ -723,7 +735,7 @@ RT_FN(fn_close) {
   auto* h = static_cast<RtHandle*>(info.Data());
   // From inside a callback the runtime is running, the native frames below would go on with a
   // freed runtime: refuse (in both modes: this is the library's lifecycle, not C's).
-  if (h->running_callbacks > 0 && h->rt)
+  if ((h->running_callbacks > 0 || h->addon->making_errors > 0) && h->rt)
     throw_js(info.Env(), h->addon, ErrorCode::RuntimeBusy,
              "close() was called from a callback (a finalizer, weakref callback, gc callback or "
              "debug output sink) while the runtime is running it; close the runtime after that "
@@ -740,7 +752,7 @@ RT_FN(fn_close) {
 
 RT_FN(fn_busy) {
   auto* h = static_cast<RtHandle*>(info.Data());
-  return Napi::Boolean::New(info.Env(), h->running_callbacks > 0);
+  return Napi::Boolean::New(info.Env(), h->running_callbacks > 0 || h->addon->making_errors > 0);
 }
 
 RT_FN(fn_new_int) {
