@@ -1,7 +1,7 @@
 // Named regression tests: one per bug (or model disagreement) that the fuzzer and the hostile
 // input table found. Each names what it guards against.
 import { describe, expect, it } from 'vitest';
-import { Runtime, RefcountError, type Ref } from '../lib/index.js';
+import { Runtime, RefcountError, allowLeaks, type Ref } from '../lib/index.js';
 import { expectCPython } from './helpers/python.js';
 
 function code(fn: () => unknown): string {
@@ -247,6 +247,23 @@ describe('regressions', () => {
       rt.capi.PyMem_Free(p);
       expect(rt.capi.validateHeap()).toBeNull();
       l.release();
+    });
+  }
+
+  // Found this session: after an extra capi.Py_DECREF freed an object a list still held, the
+  // list's value() and repr read the freed block (SIGSEGV once it was reused). Guarded, both
+  // now check each object they reach and answer ERR_USE_AFTER_FREE.
+  for (const build of ['release', 'debug'] as const) {
+    it(`value() and repr of a container holding an object freed behind its back (${build})`, () => {
+      using rt = Runtime.create({ build });
+      allowLeaks(rt, 'the list holds a dangling pointer on purpose');
+      const s = rt.str('a string held by the list');
+      const l = rt.list([s]);
+      rt.capi.Py_DECREF(s.id);
+      rt.capi.Py_DECREF(s.id); // the list's reference is gone too: freed, the list still points at it
+      for (const n of [48, 64, 80]) for (let i = 0; i < 32; i++) rt.capi.writeBytes(rt.capi.PyObject_Malloc(n), Buffer.alloc(n, 0x41));
+      expect(code(() => l.value())).toBe('ERR_USE_AFTER_FREE');
+      expect(code(() => l.repr())).toBe('ERR_USE_AFTER_FREE');
     });
   }
 

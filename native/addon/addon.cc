@@ -650,6 +650,9 @@ struct ToJs {
   // depth_left: as repr's recursion budget (C_RECURSION_LIMIT), so a nesting too deep for
   // repr is too deep here, instead of overflowing the native stack.
   Napi::Value convert(PyObject* op, int depth_left) {
+    // Guarded: a container can hold an object freed behind its back (an extra Py_DECREF through
+    // the C API); say so instead of reading it.
+    if (rt.guard && rt.checked_object(reinterpret_cast<uintptr_t>(op)) == nullptr) throw_pending(env, h);
     switch (Py_TYPE(op)->tp_kind) {
       case TypeKind::None: return env.Null();
       case TypeKind::Bool: return Napi::Boolean::New(env, op == rt.True());

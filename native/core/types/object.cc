@@ -160,6 +160,11 @@ static std::string repr_rec(Runtime& rt, PyObject* op, std::vector<PyObject*>& s
     failed = true;
     return {};
   }
+  // Guarded: an item freed behind its container's back (an extra Py_DECREF) is reported, not read.
+  if (rt.guard && rt.checked_object(reinterpret_cast<uintptr_t>(op)) == nullptr) {
+    failed = true;
+    return {};
+  }
   PyTypeObject* tp = Py_TYPE(op);
   switch (tp->tp_kind) {
     case TypeKind::None:
