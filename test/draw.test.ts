@@ -182,6 +182,19 @@ describe('objgraph-style helpers', () => {
     expect(await toSvg('digraph { a -> b }')).toContain('<svg');
     for (const r of [a, holder, d]) r.release();
   });
+
+  it('a root that is not an integer address is refused; names with NUL still render', async () => {
+    // Found this session: a NaN root hung snapshot() (its cycle search compares addresses with
+    // ===), and a NUL in an attribute name made Graphviz fail on the label.
+    using rt = Runtime.create();
+    for (const bad of [NaN, 0.5, -8, Infinity]) {
+      expect(() => snapshot(rt, { x: bad })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ADDRESS' }));
+    }
+    using a = rt.defineClass('A').new();
+    a.setattr('a\u0000b', 1);
+    const svg = await toSvg(snapshot(rt, { 'root\u0000name': a }));
+    expect(svg).toContain('a\u2400b');
+  });
 });
 
 describe('refcount-lab draw (CLI) and index.html in headless Chromium', () => {

@@ -171,6 +171,14 @@ export default defineScenario({ name: 'user_list', title: 'a list', run({ rt, py
   it('usage errors exit 2', () => {
     expect(cli(['run', 'nope']).status).toBe(2);
     expect(cli(['run', 'exp_0', '--build', 'weird']).status).toBe(2);
+    // commander's own errors too (they exited 1, "a difference", before this session)
+    for (const args of [['run'], ['run', 'exp_0', '--bogus'], ['list', 'extra'], ['compare', '--format', 'xml'], ['nosuch']]) {
+      expect([args.join(' '), cli(args).status]).toEqual([args.join(' '), 2]);
+    }
+    // sizes V8 cannot hold (an abort before) and a limit that is not a number
+    expect(cli(['memtest', '--size', '1e9', '--iterations', '1']).status).toBe(2);
+    expect(cli(['memtest', '--max-rss', 'abc', '--iterations', '1', '--size', '10']).status).toBe(2);
+    expect(cli(['--help']).status).toBe(0);
   });
   it('stats prints debugmallocstats', () => {
     const r = cli(['stats', 'exp_0']);

@@ -7,7 +7,7 @@
  *   2  usage error (unknown scenario / option)
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { BENCH_GROUPS, formatMarkdown, formatTable, runBench, type BenchGroup } from '../bench/index.js';
 import { BUILDS, Runtime, type Build } from '../runtime.js';
 import { SCENARIOS, loadScenario } from '../scenarios/registry.js';
@@ -29,6 +29,9 @@ function buildsOf(b: string | undefined): Build[] {
   return list as Build[];
 }
 
+const MEMTEST_MAX_SIZE = 100_000_000;
+const MEMTEST_MAX_ITERATIONS = 1_000_000;
+
 function usage(msg: string): never {
   process.stderr.write(`refcount-lab: ${msg}\n`);
   process.exit(EXIT_USAGE);
@@ -36,6 +39,9 @@ function usage(msg: string): never {
 
 const program = new Command();
 program
+  // commander's own usage errors (a missing argument, an unknown option or command) throw
+  // instead of exiting with 1, which means "a difference" here: see the catch at the end
+  .exitOverride()
   .name('refcount-lab')
   .description("CPython 3.12's memory model in Node.js: replay the RefCount++ talk under three builds")
   .showHelpAfterError()
@@ -166,6 +172,10 @@ program
     const size = Number(o.size);
     const maxRssMb = Number(o.maxRss);
     if (!Number.isInteger(iterations) || iterations < 1 || !Number.isInteger(size) || size < 1) usage('--iterations and --size must be positive integers');
+    // the list is built from a JS array first: beyond this V8's heap runs out (an abort)
+    if (size > MEMTEST_MAX_SIZE) usage(`--size must be at most ${MEMTEST_MAX_SIZE}`);
+    if (iterations > MEMTEST_MAX_ITERATIONS) usage(`--iterations must be at most ${MEMTEST_MAX_ITERATIONS}`);
+    if (!(maxRssMb >= 0)) usage('--max-rss must be a number of MB (0: no limit)');
     const rt = Runtime.create({ build: build as Build, guard: false });
     let bar: { start(total: number, v: number, p?: object): void; update(v: number, p?: object): void; stop(): void } | null = null;
     if (process.stdout.isTTY && !o.json) {
@@ -281,6 +291,9 @@ program
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  // --help and --version end as a CommanderError with code 0; its usage errors have printed
+  // their message already
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT_OK : EXIT_USAGE);
   process.stderr.write(`refcount-lab: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(EXIT_USAGE);
 });

@@ -33,11 +33,12 @@ export const COLORS = {
 
 /** Escapes text for an HTML-like label. */
 export function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/\n/g, ' ');
+  // NUL cannot appear in Graphviz input at all: it is shown as U+2400 (the NUL symbol).
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/\n/g, ' ').replace(/\0/g, '\u2400');
 }
 /** Escapes text for a quoted DOT string. */
 function q(s: string): string {
-  return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') + '"';
+  return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\0/g, '\u2400') + '"';
 }
 
 export function nodeId(addr: number): string {

@@ -4,6 +4,7 @@
  * read is a borrowed, allocation-free native call (no incref, no new object), so the counts it
  * records are the counts the program sees.
  */
+import { RefcountError } from '../errors.js';
 import type { Address, Ref, Runtime } from '../runtime.js';
 
 /** Where an object is as far as the cycle collector is concerned. */
@@ -112,7 +113,13 @@ export function snapshot(rt: Runtime, roots: Roots, options: SnapshotOptions = {
   const outRoots: HeapRoot[] = [];
   for (const [name, v] of Object.entries(roots)) {
     if (v === null || v === undefined) continue;
-    if (typeof v === 'number') outRoots.push({ name, to: v, kind: 'address' });
+    if (typeof v === 'number') {
+      // Any integer address may be drawn (a freed or foreign one as such), but not NaN or a
+      // fraction: the graph walks compare addresses with ===.
+      if (!Number.isSafeInteger(v) || v < 0)
+        throw new RefcountError('ERR_INVALID_ADDRESS', `root '${name}': ${String(v)} is not an address (a non-negative integer is required)`);
+      outRoots.push({ name, to: v, kind: 'address' });
+    }
     else if (!v.released && v.runtime === rt && !rt.closed) outRoots.push({ name, to: v.id, kind: 'ref' });
   }
 
