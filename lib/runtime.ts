@@ -77,6 +77,11 @@ function hex(a: number): string {
   return '0x' + a.toString(16);
 }
 
+/** CPython's report of an exception raised where nobody can catch it (PyErr_WriteUnraisable). */
+function exceptionIgnored(what: string, err: unknown): string {
+  return `Exception ignored in: ${what}\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
+}
+
 /** Node's util.inspect hook (what console.log shows), without importing node:util. */
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 /** How much of a repr console.log shows. */
@@ -516,7 +521,7 @@ export class Runtime implements Disposable {
       try {
         this.#stderr(t);
       } catch (err) {
-        process.stderr.write(`Exception ignored in: <refcount-lab stderr sink>\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+        process.stderr.write(exceptionIgnored('<refcount-lab stderr sink>', err));
       }
     });
     this.sys = new SysModule(this);
@@ -713,7 +718,7 @@ export class Runtime implements Disposable {
       self = new Ref(this, addr);
       fn(self);
     } catch (err) {
-      this.writeStderr(`Exception ignored in: ${what}\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      this.writeStderr(exceptionIgnored(what, err));
     } finally {
       if (self && !self.released) self.release();
     }
@@ -845,7 +850,7 @@ export class GcModule {
         try {
           cb(phase as 'start' | 'stop', { generation, collected, uncollectable });
         } catch (err) {
-          rt.writeStderr(`Exception ignored in: <gc callback>\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+          rt.writeStderr(exceptionIgnored('<gc callback>', err));
         }
       }
     });

@@ -27,6 +27,19 @@ namespace {
 
 class Addon;
 
+// Counts a stretch of user JS run from inside a native call (RtHandle::running_callbacks,
+// Addon::making_errors), for as long as the scope lasts, exceptions included.
+class InUserCode {
+ public:
+  explicit InUserCode(int& counter) : n_(counter) { ++n_; }
+  ~InUserCode() { --n_; }
+  InUserCode(const InUserCode&) = delete;
+  InUserCode& operator=(const InUserCode&) = delete;
+
+ private:
+  int& n_;
+};
+
 // One runtime as the JS side sees it. Owned by the Addon (per environment); survives close()
 // so that calls on a closed runtime throw ERR_RUNTIME_CLOSED instead of touching freed memory.
 struct RtHandle final : public Host {
@@ -50,20 +63,13 @@ struct RtHandle final : public Host {
   // callbacks, gc callbacks, the debug sink; setters a value() conversion may trigger): the
   // runtime is in the middle of that call, so close() must wait until it returns.
   int running_callbacks = 0;
-  struct UserCodeScope {
-    RtHandle* h;
-    explicit UserCodeScope(RtHandle* handle) : h(handle) { h->running_callbacks++; }
-    ~UserCodeScope() { h->running_callbacks--; }
-    UserCodeScope(const UserCodeScope&) = delete;
-    UserCodeScope& operator=(const UserCodeScope&) = delete;
-  };
 
   void call_js(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
     if (fn.IsEmpty()) return;
     Napi::Env e(env);
     // User callbacks are wrapped in lib/ so they never throw; a throw here would be a bug in
     // lib/, reported rather than lost.
-    UserCodeScope scope(this);
+    InUserCode scope(running_callbacks);
     try {
       fn.Call(args);
     } catch (const Napi::Error& err) {
@@ -136,16 +142,12 @@ class Addon : public Napi::Addon<Addon> {
     }
     if (!details->report.empty()) d.Set("report", details->report);
   }
-  addon->making_errors++;
   Napi::Value err;
-  try {
+  {
+    InUserCode scope(addon->making_errors);
     err = addon->make_error.Call({Napi::String::New(env, error_code_name(code)),
                                   Napi::String::New(env, message), d});
-  } catch (...) {
-    addon->making_errors--;
-    throw;
   }
-  addon->making_errors--;
   throw Napi::Error(env, err);
 }
 
@@ -734,11 +736,14 @@ using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
   Runtime& rt = *h->rt;       \
   (void)rt
 
+// Is user JS running from inside a native call of this runtime (or the making of any error of
+// this environment)? Then the native frames below it would go on with a closed runtime.
+bool runtime_busy(const RtHandle* h) { return h->running_callbacks > 0 || h->addon->making_errors > 0; }
+
 RT_FN(fn_close) {
   auto* h = static_cast<RtHandle*>(info.Data());
-  // From inside a callback the runtime is running, the native frames below would go on with a
-  // freed runtime: refuse (in both modes: this is the library's lifecycle, not C's).
-  if ((h->running_callbacks > 0 || h->addon->making_errors > 0) && h->rt)
+  // Refused in both modes: this is the library's lifecycle, not C's.
+  if (runtime_busy(h) && h->rt)
     throw_js(info.Env(), h->addon, ErrorCode::RuntimeBusy,
              "close() was called from a callback (a finalizer, weakref callback, gc callback or "
              "debug output sink) while the runtime is running it; close the runtime after that "
@@ -755,7 +760,7 @@ RT_FN(fn_close) {
 
 RT_FN(fn_busy) {
   auto* h = static_cast<RtHandle*>(info.Data());
-  return Napi::Boolean::New(info.Env(), h->running_callbacks > 0 || h->addon->making_errors > 0);
+  return Napi::Boolean::New(info.Env(), runtime_busy(h));
 }
 
 RT_FN(fn_new_int) {
@@ -1035,7 +1040,7 @@ RT_FN(fn_value) {
   PyObject* op = obj_arg(info, 0, h);
   Napi::Value v;
   {
-    RtHandle::UserCodeScope scope(h);
+    InUserCode scope(h->running_callbacks);
     ToJs conversion(env, h);
     v = conversion.convert(op, C_RECURSION_LIMIT - C_RECURSION_USED_AT_TOP_LEVEL);
   }  // the held references go back here, which may run finalizers
@@ -1179,35 +1184,29 @@ void* block_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
 }
 Napi::Value mem_result(Napi::Env env, RtHandle* h, void* p) {
   if (h->rt->has_error()) throw_pending(env, h);
-  h->rt->user_block_allocated(p);
   return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(p)));
 }
 RT_FN(fn_mem_malloc) {
   PROLOGUE;
   MemDomain d = domain_arg(info, 0);
-  return mem_result(env, h, rt.alloc.malloc(d, size_arg(info, 1, h)));
+  return mem_result(env, h, rt.capi_malloc(d, size_arg(info, 1, h)));
 }
 RT_FN(fn_mem_calloc) {
   PROLOGUE;
   MemDomain d = domain_arg(info, 0);
-  return mem_result(env, h, rt.alloc.calloc(d, size_arg(info, 1, h), size_arg(info, 2, h)));
+  return mem_result(env, h, rt.capi_calloc(d, size_arg(info, 1, h), size_arg(info, 2, h)));
 }
 RT_FN(fn_mem_realloc) {
   PROLOGUE;
   MemDomain d = domain_arg(info, 0);
   void* p = block_arg(info, 1, h);
-  size_t n = size_arg(info, 2, h);
-  rt.user_block_freed(p);
-  void* q = rt.alloc.realloc(d, p, n);
-  if (q == nullptr) rt.user_block_allocated(p);  // failed: the old block stays the caller's
-  return mem_result(env, h, q);
+  return mem_result(env, h, rt.capi_realloc(d, p, size_arg(info, 2, h)));
 }
 RT_FN(fn_mem_free) {
   PROLOGUE;
   MemDomain d = domain_arg(info, 0);
   void* p = block_arg(info, 1, h);
-  rt.user_block_freed(p);
-  rt.alloc.free(d, p);
+  rt.capi_free(d, p);
   if (rt.has_error()) throw_pending(env, h);
   return env.Undefined();
 }
@@ -1424,7 +1423,7 @@ Napi::Value object_list(Napi::Env env, RtHandle* h, const std::vector<PyObject*>
   // All of them first: setting an element can run user code (an inherited setter) that would
   // free the ones not yet taken.
   for (PyObject* op : objs) Py_INCREF(rt, op);
-  RtHandle::UserCodeScope scope(h);
+  InUserCode scope(h->running_callbacks);
   Napi::Array a = Napi::Array::New(env, objs.size());
   for (size_t i = 0; i < objs.size(); i++)
     a.Set(static_cast<uint32_t>(i), static_cast<double>(reinterpret_cast<uintptr_t>(objs[i])));
@@ -1608,11 +1607,23 @@ const Entry kFunctions[] = {
     {"census", fn_census},
 };
 
-napi_value make_raw(napi_env env, const char* name, napi_callback cb, RtHandle* h) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, h, &fn);
-  return fn;
-}
+// The hot paths, on the raw C API (no node-addon-api wrapper per call).
+struct RawEntry {
+  const char* name;
+  napi_callback fn;
+};
+const RawEntry kRawFunctions[] = {
+    {"incref", raw_incref<false>}, {"decref", raw_decref<false>},
+    {"xincref", raw_incref<true>}, {"xdecref", raw_decref<true>}, {"refcnt", raw_refcnt},
+    {"increfMany", raw_many<true>}, {"decrefMany", raw_many<false>},
+    {"callClassPacked", raw_call_class_packed},
+    {"getattr", raw_attr<kGetattr>}, {"setattr", raw_attr<kSetattr>},
+    {"setattrValue", raw_attr<kSetattrValue>}, {"append", raw_append},
+    {"len", raw_item<kLen>}, {"getitemIndex", raw_item<kGetIndex>},
+    {"getitemKey", raw_item<kGetKey>}, {"setitemIndex", raw_item<kSetIndex>},
+    {"setitemKey", raw_item<kSetKey>}, {"delitemIndex", raw_item<kDelIndex>},
+    {"delitemKey", raw_item<kDelKey>},
+};
 
 Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1643,31 +1654,17 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
 
   Napi::Object o = Napi::Object::New(env);
   for (const Entry& e : kFunctions) o.Set(e.name, Napi::Function::New(env, e.fn, e.name, h));
-  o.Set("incref", Napi::Value(env, make_raw(env, "incref", raw_incref<false>, h)));
-  o.Set("decref", Napi::Value(env, make_raw(env, "decref", raw_decref<false>, h)));
-  o.Set("xincref", Napi::Value(env, make_raw(env, "xincref", raw_incref<true>, h)));
-  o.Set("xdecref", Napi::Value(env, make_raw(env, "xdecref", raw_decref<true>, h)));
-  o.Set("refcnt", Napi::Value(env, make_raw(env, "refcnt", raw_refcnt, h)));
-  o.Set("callClassPacked", Napi::Value(env, make_raw(env, "callClassPacked", raw_call_class_packed, h)));
-  o.Set("getattr", Napi::Value(env, make_raw(env, "getattr", raw_attr<kGetattr>, h)));
-  o.Set("setattr", Napi::Value(env, make_raw(env, "setattr", raw_attr<kSetattr>, h)));
-  o.Set("setattrValue", Napi::Value(env, make_raw(env, "setattrValue", raw_attr<kSetattrValue>, h)));
-  o.Set("append", Napi::Value(env, make_raw(env, "append", raw_append, h)));
-  o.Set("len", Napi::Value(env, make_raw(env, "len", raw_item<kLen>, h)));
-  o.Set("getitemIndex", Napi::Value(env, make_raw(env, "getitemIndex", raw_item<kGetIndex>, h)));
-  o.Set("getitemKey", Napi::Value(env, make_raw(env, "getitemKey", raw_item<kGetKey>, h)));
-  o.Set("setitemIndex", Napi::Value(env, make_raw(env, "setitemIndex", raw_item<kSetIndex>, h)));
-  o.Set("setitemKey", Napi::Value(env, make_raw(env, "setitemKey", raw_item<kSetKey>, h)));
-  o.Set("delitemIndex", Napi::Value(env, make_raw(env, "delitemIndex", raw_item<kDelIndex>, h)));
-  o.Set("delitemKey", Napi::Value(env, make_raw(env, "delitemKey", raw_item<kDelKey>, h)));
+  for (const RawEntry& e : kRawFunctions) {
+    napi_value fn;
+    napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, h, &fn);
+    o.Set(e.name, Napi::Value(env, fn));
+  }
   // The packed block lives as long as the handle (a strong reference), so `packed` stays valid
   // even if JS drops the Float64Array.
   Napi::ArrayBuffer packed_ab = Napi::ArrayBuffer::New(env, kPackedDoubles * sizeof(double));
   h->packed_buffer = Napi::Persistent(packed_ab);
   h->packed = static_cast<double*>(packed_ab.Data());
   o.Set("packed", Napi::Float64Array::New(env, kPackedDoubles, packed_ab, 0));
-  o.Set("increfMany", Napi::Value(env, make_raw(env, "increfMany", raw_many<true>, h)));
-  o.Set("decrefMany", Napi::Value(env, make_raw(env, "decrefMany", raw_many<false>, h)));
   Runtime& rt = *h->rt;
   auto addr = [&](PyObject* p) { return static_cast<double>(reinterpret_cast<uintptr_t>(p)); };
   Napi::Object singletons = Napi::Object::New(env);

@@ -409,29 +409,50 @@ bool Runtime::writable(uintptr_t addr, size_t n) const {
   // Otherwise inside one block that the C API's memory functions handed out, anywhere in it:
   // the debug hooks' pads too, whose corruption they report at free.
   uintptr_t block = 0;
-  size_t size = 0;
-  if (!alloc.writable(reinterpret_cast<const void*>(addr), n, &block, &size)) return false;
+  if (!alloc.writable(reinterpret_cast<const void*>(addr), n, &block)) return false;
   return user_blocks_.contains(reinterpret_cast<const void*>(block));
 }
 
-void Runtime::user_block_allocated(const void* p) {
+uintptr_t Runtime::block_of(const void* p) const {
   uintptr_t block = 0;
-  size_t size = 0;
-  if (guard && p != nullptr && alloc.writable(p, 1, &block, &size))
-    user_blocks_.insert(reinterpret_cast<const void*>(block));
+  return p != nullptr && alloc.writable(p, 1, &block) ? block : 0;
+}
+
+void Runtime::user_block_allocated(const void* p) {
+  if (uintptr_t b = guard ? block_of(p) : 0) user_blocks_.insert(reinterpret_cast<const void*>(b));
 }
 
 void Runtime::user_block_freed(const void* p) {
-  uintptr_t block = 0;
-  size_t size = 0;
-  if (guard && p != nullptr && alloc.writable(p, 1, &block, &size))
-    user_blocks_.erase(reinterpret_cast<const void*>(block));
+  if (uintptr_t b = guard ? block_of(p) : 0) user_blocks_.erase(reinterpret_cast<const void*>(b));
 }
 
 bool Runtime::is_user_block(const void* p) const {
-  uintptr_t block = 0;
-  size_t size = 0;
-  return alloc.writable(p, 1, &block, &size) && user_blocks_.contains(reinterpret_cast<const void*>(block));
+  uintptr_t b = block_of(p);
+  return b != 0 && user_blocks_.contains(reinterpret_cast<const void*>(b));
+}
+
+void* Runtime::capi_malloc(MemDomain d, size_t n) {
+  void* p = alloc.malloc(d, n);
+  user_block_allocated(p);
+  return p;
+}
+
+void* Runtime::capi_calloc(MemDomain d, size_t nelem, size_t elsize) {
+  void* p = alloc.calloc(d, nelem, elsize);
+  user_block_allocated(p);
+  return p;
+}
+
+void* Runtime::capi_realloc(MemDomain d, void* p, size_t n) {
+  user_block_freed(p);
+  void* q = alloc.realloc(d, p, n);
+  user_block_allocated(q != nullptr ? q : p);  // failed: the old block stays the caller's
+  return q;
+}
+
+void Runtime::capi_free(MemDomain d, void* p) {
+  user_block_freed(p);
+  alloc.free(d, p);
 }
 
 PyObject* Runtime::checked_object(uintptr_t addr) {

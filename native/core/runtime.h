@@ -210,10 +210,13 @@ class Runtime final : public MemoryErrorSink {
   // handed out through the C API's memory functions. Never the rest of an object, a freed block
   // or the allocator's metadata, whose corruption would crash a later call.
   bool writable(uintptr_t addr, size_t n) const;
-  // Guarded mode: the blocks the C API's memory functions (capi.PyMem_Malloc...) handed out, by
-  // allocator block. Only those may be written anywhere, reallocated and freed through the C API.
-  void user_block_allocated(const void* p);
-  void user_block_freed(const void* p);
+  // The C API's memory functions (capi.PyMem_Malloc, PyObject_Realloc...): the allocator, plus,
+  // in guarded mode, the record of the blocks they handed out. Only those may be written
+  // anywhere (writable), reallocated and freed through the C API (is_user_block).
+  void* capi_malloc(MemDomain d, size_t n);
+  void* capi_calloc(MemDomain d, size_t nelem, size_t elsize);
+  void* capi_realloc(MemDomain d, void* p, size_t n);
+  void capi_free(MemDomain d, void* p);
   bool is_user_block(const void* p) const;
 
   // ------------------------------------------------------------------ singletons
@@ -298,10 +301,15 @@ class Runtime final : public MemoryErrorSink {
  private:
   AddressSet live_objects_;   // guarded mode only
   AddressSet freed_objects_;  // guarded mode only: freed, not reused since
-  AddressSet user_blocks_;    // guarded mode only: see user_block_allocated
+  AddressSet user_blocks_;    // guarded mode only: the C API's blocks, by allocator block
   uint64_t objects_freed_ = 0;  // guarded mode only
   AddressSet dying_;            // guarded mode only: deallocation begun, not yet freed
   void mark_freed(const PyObject* op);  // live -> freed in the registry
+  // The start of the live allocator block [p, p+1) lies in (the debug hooks' header included),
+  // or 0; and the C API's record of it.
+  uintptr_t block_of(const void* p) const;
+  void user_block_allocated(const void* p);
+  void user_block_freed(const void* p);
   void init_singletons();
 };
 

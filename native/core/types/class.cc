@@ -397,15 +397,22 @@ void instance_attributes(PyObject* op, std::vector<std::pair<PyObject*, PyObject
   while (PyDict_Next(reinterpret_cast<PyObject*>(dorv), &pos, &k, &v)) out->emplace_back(k, v);
 }
 
+// A finalizer (tp_finalize or tp_del) run from the object's deallocation, with the temporary
+// reference set: the object is live to the API meanwhile, and dying again after unless the
+// finalizer resurrected it (see Runtime::dealloc_begin).
+static void run_finalizer_in_dealloc(Runtime& rt, PyObject* self, destructor finalizer) {
+  rt.dealloc_resume(self);
+  finalizer(rt, self);
+  if (self->ob_refcnt == 1) rt.dealloc_begin(self);
+}
+
 // PyObject_CallFinalizerFromDealloc: temporarily resurrect, run tp_finalize once, and report
 // whether the object was resurrected (refcount still > 0 after dropping the temporary one).
 static bool call_finalizer_from_dealloc(Runtime& rt, PyObject* self) {
   self->ob_refcnt = 1;
   if (!_PyGC_FINALIZED(self)) {
     _PyGC_SET_FINALIZED(self);
-    rt.dealloc_resume(self);  // the finalizer's self is live
-    Py_TYPE(self)->tp_finalize(rt, self);
-    if (self->ob_refcnt == 1) rt.dealloc_begin(self);
+    run_finalizer_in_dealloc(rt, self, Py_TYPE(self)->tp_finalize);
   }
   if (--self->ob_refcnt == 0) return false;
   // Resurrected: the finalizer stored a new (counted) reference; the temporary one was set and
@@ -431,9 +438,7 @@ static void subtype_dealloc(Runtime& rt, PyObject* self) {
   if (type->tp_del) {
     _PyObject_GC_TRACK(rt, self);
     self->ob_refcnt = 1;
-    rt.dealloc_resume(self);
-    type->tp_del(rt, self);
-    if (self->ob_refcnt == 1) rt.dealloc_begin(self);
+    run_finalizer_in_dealloc(rt, self, type->tp_del);
     if (--self->ob_refcnt != 0) {  // resurrected by tp_del
       rt.trash_end();
       return;
