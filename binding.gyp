@@ -14,7 +14,17 @@
       "native/core/types/class.cc",
       "native/core/types/weakref.cc",
       "native/core/types/abstract.cc",
-      "native/addon/addon.cc"
+      "native/addon/addon.cc",
+      "native/addon/handle.cc",
+      "native/addon/js_error.cc",
+      "native/addon/args.cc",
+      "native/addon/convert.cc",
+      "native/addon/raw.cc",
+      "native/addon/api_objects.cc",
+      "native/addon/api_memory.cc",
+      "native/addon/api_gc.cc",
+      "native/addon/api_sys.cc",
+      "native/addon/api_introspection.cc"
     ],
     "include_dirs": ["native/core"],
     "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
