@@ -183,7 +183,6 @@ int gc_generation_of(Runtime& rt, PyObject* op) {
 
 struct DecrefArg {
   Runtime* rt;
-  PyObject* parent;
   bool failed;
 };
 
@@ -233,11 +232,9 @@ RCL_ALWAYS_INLINE int traverse(PyObject* op, void* arg) {
 // subtract_refs: for each object, every reference it holds to an object of the same collection
 // is subtracted. Returns false (guarded) when a refcount is too small.
 static bool subtract_refs(Runtime& rt, PyGC_Head* containers) {
-  DecrefArg arg{&rt, nullptr, false};
+  DecrefArg arg{&rt, false};
   for (PyGC_Head* g = GC_NEXT(containers); g != containers; g = GC_NEXT(g)) {
-    PyObject* op = _Py_FROM_GC(g);
-    arg.parent = op;
-    traverse<visit_decref>(op, &arg);
+    traverse<visit_decref>(_Py_FROM_GC(g), &arg);
     if (arg.failed) return false;
   }
   return true;
