@@ -45,7 +45,7 @@ describe('snapshot', () => {
     const [inst] = nodeOf(s, 'A');
     expect(inst).toMatchObject({ id: a.id, refcnt: 1, gc: 'generation 0', state: 'live', immortal: false });
     const labels = s.edges.filter((e) => e.from === a.id).map((e) => e.label);
-    expect(labels).toEqual(expect.arrayContaining(['my_obj_attr', 'l', '__class__']));
+    expect(labels).toEqual(expect.arrayContaining(['.my_obj_attr', '.l', '__class__']));
     expect(nodeOf(s, 'str')[0]).toMatchObject({ value: "'This is kakoyto text'", gc: 'untracked' });
     expect(nodeOf(s, 'type')[0]?.id).toBe(A.id);
     const list = nodeOf(s, 'list')[0];
@@ -91,7 +91,7 @@ describe('exp_0 as the talk\'s slides', async () => {
     expect(f.dot).toContain(`n_a -> o${a.id} [penwidth=1.6]`);
     expect(f.dot).toContain(`n_b -> o${a.id} [penwidth=1.6]`);
     expect(f.dot).toMatch(new RegExp(`n_a_id -> o${a.id} \\[style=dashed .*label="id"\\]`));
-    expect(f.dot).toContain('label="my_obj_attr"');
+    expect(f.dot).toContain('label=".my_obj_attr"');
   });
   it('del b, raw_id_value, del a: the counts follow the talk and a_id ends on freed memory', () => {
     const counts = d.frames.slice(0, 9).map((f) => nodeOf(f.snapshot, 'A')[0]?.refcnt ?? null);
@@ -131,11 +131,11 @@ describe('exp_5: the Node cycle before and after gc.collect()', async () => {
     const nodes = nodeOf(s, 'Node');
     expect(nodes).toHaveLength(3);
     expect(nodes.every((n) => n.inCycle && n.refcnt === 1)).toBe(true);
-    const next = s.edges.filter((e) => e.label === 'next');
+    const next = s.edges.filter((e) => e.label === '.next');
     expect(next).toHaveLength(3);
     expect(next.every((e) => e.cycle)).toBe(true);
-    expect(s.edges.filter((e) => e.label === 'val').every((e) => !e.cycle)).toBe(true);
-    expect(f.dot.match(/label="next" color="#d62828"/g)).toHaveLength(3);
+    expect(s.edges.filter((e) => e.label === '.val').every((e) => !e.cycle)).toBe(true);
+    expect(f.dot.match(/label=".next" color="#d62828"/g)).toHaveLength(3);
     expect(nodeOf(s, 'int').every((n) => n.immortal)).toBe(true);
     expect(f.dot).toContain('immortal (4294967295)');
     // Without gc.collect() the cycle survives the function: the last frame still shows it.

@@ -40,7 +40,7 @@ export interface HeapNode {
 export interface HeapEdge {
   readonly from: Address;
   readonly to: Address;
-  /** Attribute name, '[i]', "['key']", 'key', '__class__', '__dict__', '__mro__' or ''. */
+  /** The slot, from the core's labelled walk: '.attr', '[i]', "['key']", "key 'k'", 'element', '__class__', '__dict__', '__mro__'. */
   readonly label: string;
   /** True when both ends are in the same strongly connected component (a cycle edge). */
   readonly cycle: boolean;

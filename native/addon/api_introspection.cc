@@ -41,56 +41,23 @@ RT_FN(fn_object_state) {
   return Napi::String::New(env, rt.is_live_object(p) ? "live" : rt.was_freed_object(p) ? "freed" : "invalid");
 }
 
-int edges_visit(PyObject* op, void* arg) {
-  static_cast<std::vector<PyObject*>*>(arg)->push_back(op);
-  return 0;
-}
-
 // referentEdges(addr): [[label, child], ...] in tp_traverse order (what gc.get_referents sees),
-// as BORROWED addresses: a picture must not change the counts it draws. Labels: attribute names
-// (instances), "[i]" (lists, tuples), "[repr(key)]" and "key" (dicts), "__class__", "__dict__",
-// "__mro__"; "" when the container does not say.
+// as BORROWED addresses: a picture must not change the counts it draws. Labels: the walk's
+// (label_text): [i], ['key'], key 'k', .name, __class__, __dict__, __mro__, element.
 RT_FN(fn_referent_edges) {
   PROLOGUE;
   PyObject* op = obj_arg(info, 0, h);
-  std::vector<PyObject*> children;
-  if (PyObject_IS_GC(op)) Py_TYPE(op)->tp_traverse(op, edges_visit, &children);
-  std::unordered_multimap<PyObject*, std::string> labels;
-  TypeKind k = Py_TYPE(op)->tp_kind;
-  if (k == TypeKind::Instance) {
-    std::vector<std::pair<PyObject*, PyObject*>> attrs;
-    instance_attributes(op, &attrs);
-    for (auto& [name, v] : attrs) labels.emplace(v, PyUnicode_AsUTF8(name));
-    labels.emplace(reinterpret_cast<PyObject*>(Py_TYPE(op)), "__class__");
-  } else if (k == TypeKind::List || k == TypeKind::Tuple) {
-    for (Py_ssize_t i = 0; i < Py_SIZE(op); i++) {
-      PyObject* item = k == TypeKind::List ? PyList_ITEM(op, i) : PyTuple_ITEM(op, i);
-      if (item) labels.emplace(item, "[" + std::to_string(i) + "]");
-    }
-  } else if (k == TypeKind::Dict) {
-    Py_ssize_t pos = 0;
-    PyObject *key, *v;
-    while (PyDict_Next(op, &pos, &key, &v)) {
-      labels.emplace(v, "[" + PyObject_Repr(rt, key) + "]");
-      labels.emplace(key, "key");
-    }
-  }
-  Napi::Array out = Napi::Array::New(env, children.size());
-  for (size_t i = 0; i < children.size(); i++) {
-    PyObject* c = children[i];
-    std::string label;
-    auto it = labels.find(c);
-    if (it != labels.end()) {
-      label = it->second;
-      labels.erase(it);
-    } else if (Py_TYPE(c)->tp_kind == TypeKind::Dict && k != TypeKind::Dict) {
-      label = "__dict__";
-    } else if (k == TypeKind::Type && Py_TYPE(c)->tp_kind == TypeKind::Tuple) {
-      label = "__mro__";
-    }
+  std::vector<std::pair<RefLabel, PyObject*>> edges;
+  if (PyObject_IS_GC(op) && Py_TYPE(op)->tp_walk != nullptr)
+    Py_TYPE(op)->tp_walk(op, WalkMode::Gc, collect_child, &edges);
+  Napi::Array out = Napi::Array::New(env, edges.size());
+  for (size_t i = 0; i < edges.size(); i++) {
+    auto& [label, child] = edges[i];
+    std::string text = label_text(rt, label, child);
+    if (rt.has_error()) throw_pending(env, h);
     Napi::Array pair = Napi::Array::New(env, 2);
-    pair.Set(0u, label);
-    pair.Set(1u, static_cast<double>(reinterpret_cast<uintptr_t>(c)));
+    pair.Set(0u, text);
+    pair.Set(1u, static_cast<double>(reinterpret_cast<uintptr_t>(child)));
     out.Set(static_cast<uint32_t>(i), pair);
   }
   return out;

@@ -22,6 +22,8 @@ const char* kind_name(TypeKind k) {
     case TypeKind::NotImplemented: return "NotImplemented";
     case TypeKind::WeakRef: return "weakref";
     case TypeKind::Instance: return "instance";
+    case TypeKind::Set: return "set";
+    case TypeKind::FrozenSet: return "frozenset";
   }
   return "object";
 }
@@ -39,6 +41,92 @@ Napi::Value long_to_js(Napi::Env env, PyObject* op) {
   std::vector<uint64_t> words;
   PyLong_AsWords(op, &sign, &words);
   return Napi::BigInt::New(env, sign < 0 ? 1 : 0, words.size(), words.data());
+}
+
+int collect_child(PyObject* child, const RefLabel& label, void* arg) {
+  static_cast<std::vector<std::pair<RefLabel, PyObject*>>*>(arg)->emplace_back(label, child);
+  return 0;
+}
+
+ToJs::Children ToJs::children(PyObject* op) {
+  Children out;
+  if (walkproc walk = Py_TYPE(op)->tp_walk) walk(op, WalkMode::All, collect_child, &out);
+  for (auto& kid : out) {
+    Py_INCREF(rt, kid.second);
+    held.push_back(kid.second);
+  }
+  return out;
+}
+
+Napi::Value ToJs::convert(PyObject* op, int depth_left) {
+  // Guarded: a container can hold an object freed behind its back (an extra Py_DECREF through
+  // the C API); say so instead of reading it.
+  if (rt.guard && rt.checked_object(reinterpret_cast<uintptr_t>(op)) == nullptr) throw_pending(env, h);
+  JsShape shape = Py_TYPE(op)->tp_js;
+  switch (shape) {
+    case JsShape::Null: return env.Null();
+    case JsShape::Bool: return Napi::Boolean::New(env, op == rt.True());
+    case JsShape::Int: return long_to_js(env, op);
+    case JsShape::Float: return Napi::Number::New(env, reinterpret_cast<PyFloatObject*>(op)->ob_fval);
+    case JsShape::Str: return Napi::String::New(env, PyUnicode_AsUTF8(op));
+    case JsShape::Repr: {
+      std::string text = PyObject_Repr(rt, op);
+      if (rt.repr_state.failed) throw_pending(env, h);
+      return Napi::String::New(env, text);
+    }
+    default: break;
+  }
+  auto it = seen.find(op);
+  if (it != seen.end()) return it->second;  // cycles map to the same JS object
+  if (depth_left <= 0) {
+    PendingError e;
+    e.py_type = "RecursionError";
+    throw_js(env, h->addon, ErrorCode::Recursion,
+             "maximum recursion depth exceeded while converting an object to a JS value", &e);
+  }
+  int d = depth_left - 1;
+  switch (shape) {
+    case JsShape::Array: {
+      Napi::Array a = Napi::Array::New(env);
+      hold(op, a);
+      for (auto& [label, child] : children(op)) a.Set(static_cast<uint32_t>(label.index), convert(child, d));
+      return a;
+    }
+    case JsShape::Map:
+    case JsShape::Set: {
+      bool map = shape == JsShape::Map;
+      Napi::Function ctor = env.Global().Get(map ? "Map" : "Set").As<Napi::Function>();
+      Napi::Object m = ctor.New({});
+      hold(op, m);
+      Napi::Function put = m.Get(map ? "set" : "add").As<Napi::Function>();
+      Napi::Value key;
+      for (auto& [label, child] : children(op)) {
+        if (label.kind == RefLabel::Key) {
+          key = convert(child, d);
+        } else if (label.kind == RefLabel::Value) {
+          put.Call(m, {key, convert(child, d)});
+        } else {
+          put.Call(m, {convert(child, d)});
+        }
+      }
+      return m;
+    }
+    case JsShape::Object: {  // an instance: its attributes, in a materialised __dict__ or not
+      Napi::Object o = Napi::Object::New(env);
+      hold(op, o);
+      for (auto& [label, child] : children(op)) {
+        if (label.kind == RefLabel::Attr) {
+          o.Set(PyUnicode_AsUTF8(label.key), convert(child, d));
+        } else if (label.kind == RefLabel::Dict) {
+          for (auto& [entry, value] : children(child))
+            if (entry.kind == RefLabel::Value) o.Set(PyUnicode_AsUTF8(entry.key), convert(value, d));
+        }
+      }
+      return o;
+    }
+    default:
+      return env.Undefined();  // not reached: the scalar shapes returned above
+  }
 }
 
 PyObject* primitive_to_object(Napi::Env env, RtHandle* h, Napi::Value v) {

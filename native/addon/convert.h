@@ -18,10 +18,14 @@ const char* kind_name(TypeKind k);
 Napi::Value int64_value(Napi::Env env, int64_t v);
 Napi::Value long_to_js(Napi::Env env, PyObject* op);
 
-// One value() conversion. Setting a property or an array element, or calling Map.prototype.set,
-// can run user code (an inherited setter, a patched Map) that releases objects of the tree
-// being converted: each container is held (a strong reference) from the moment it is reached to
-// the end of the conversion, so nothing it reaches is freed, and no address in `seen` is reused.
+// A walkvisitproc that appends (label, child) to a std::vector<std::pair<RefLabel, PyObject*>>.
+int collect_child(PyObject* child, const RefLabel& label, void* arg);
+
+// One value() conversion, by the type's JsShape, the children from its walk (WalkMode::All).
+// Setting a property or an array element, or calling Map.prototype.set, can run user code (an
+// inherited setter, a patched Map) that releases objects of the tree being converted: each
+// container and each child is held (a strong reference) from the moment it is reached to the
+// end of the conversion, so nothing it reaches is freed, and no address in `seen` is reused.
 struct ToJs {
   Napi::Env env;
   RtHandle* h;
@@ -37,71 +41,12 @@ struct ToJs {
 
   // depth_left: as repr's recursion budget (C_RECURSION_LIMIT), so a nesting too deep for
   // repr is too deep here, instead of overflowing the native stack.
-  Napi::Value convert(PyObject* op, int depth_left) {
-    // Guarded: a container can hold an object freed behind its back (an extra Py_DECREF through
-    // the C API); say so instead of reading it.
-    if (rt.guard && rt.checked_object(reinterpret_cast<uintptr_t>(op)) == nullptr) throw_pending(env, h);
-    switch (Py_TYPE(op)->tp_kind) {
-      case TypeKind::None: return env.Null();
-      case TypeKind::Bool: return Napi::Boolean::New(env, op == rt.True());
-      case TypeKind::Int: return long_to_js(env, op);
-      case TypeKind::Float: return Napi::Number::New(env, reinterpret_cast<PyFloatObject*>(op)->ob_fval);
-      case TypeKind::Str: return Napi::String::New(env, PyUnicode_AsUTF8(op));
-      default: break;
-    }
-    auto it = seen.find(op);
-    if (it != seen.end()) return it->second;  // cycles map to the same JS object
-    if (depth_left <= 0) {
-      PendingError e;
-      e.py_type = "RecursionError";
-      throw_js(env, h->addon, ErrorCode::Recursion,
-               "maximum recursion depth exceeded while converting an object to a JS value", &e);
-    }
-    switch (Py_TYPE(op)->tp_kind) {
-      case TypeKind::Tuple:
-      case TypeKind::List: {
-        Napi::Array a = Napi::Array::New(env);
-        hold(op, a);
-        bool list = Py_TYPE(op)->tp_kind == TypeKind::List;
-        for (Py_ssize_t i = 0; i < Py_SIZE(op); i++) {  // the size is read again: a setter may clear it
-          PyObject* item = list ? PyList_ITEM(op, i) : PyTuple_ITEM(op, i);
-          a.Set(static_cast<uint32_t>(i), item ? convert(item, depth_left - 1) : env.Null());
-        }
-        return a;
-      }
-      case TypeKind::Dict: {
-        Napi::Function map_ctor = env.Global().Get("Map").As<Napi::Function>();
-        Napi::Object m = map_ctor.New({});
-        hold(op, m);
-        Napi::Function set = m.Get("set").As<Napi::Function>();
-        Py_ssize_t pos = 0;
-        PyObject *k, *v;
-        while (PyDict_Next(op, &pos, &k, &v)) {
-          Py_INCREF(rt, v);  // the key's conversion may run user code that deletes the entry
-          held.push_back(v);
-          Napi::Value jk = convert(k, depth_left - 1);
-          set.Call(m, {jk, convert(v, depth_left - 1)});
-        }
-        return m;
-      }
-      case TypeKind::Instance: {
-        Napi::Object o = Napi::Object::New(env);
-        hold(op, o);
-        std::vector<std::pair<PyObject*, PyObject*>> attrs;
-        instance_attributes(op, &attrs);
-        for (auto& [k, v] : attrs) {  // a snapshot of borrowed pointers: hold them all first
-          Py_INCREF(rt, v);
-          held.push_back(v);
-        }
-        for (auto& [k, v] : attrs) o.Set(PyUnicode_AsUTF8(k), convert(v, depth_left - 1));
-        return o;
-      }
-      default:
-        return Napi::String::New(env, PyObject_Repr(rt, op));
-    }
-  }
+  Napi::Value convert(PyObject* op, int depth_left);
 
  private:
+  using Children = std::vector<std::pair<RefLabel, PyObject*>>;
+  // op's children, each held before any JS runs.
+  Children children(PyObject* op);
   void hold(PyObject* op, Napi::Value v) {
     Py_INCREF(rt, op);
     held.push_back(op);

@@ -102,6 +102,56 @@ using reprfunc = std::string (*)(Runtime& rt, PyObject* op);
 enum class TypeKind : uint8_t {
   Type, Object, None, Bool, Int, Float, Str, Tuple, List, Dict, Ellipsis, NotImplemented,
   WeakRef, Instance,  // Instance: a heap class created with defineClass
+  Set, FrozenSet,
+};
+
+// ---------------------------------------------------------------------------------------------
+// The labelled walk: every reference an object owns, each with the slot it sits in.
+// ---------------------------------------------------------------------------------------------
+// A type's walk is written once (a `struct XWalk { template <WalkMode M, class V> static int
+// walk(PyObject*, V&& visit); }`, visit(child, label) returning non-zero to stop) and serves two
+// views:
+//   WalkMode::Gc   what CPython's tp_traverse visits, in its order (the collector,
+//                  gc.get_referents, heap pictures): tp_traverse is derived from it;
+//   WalkMode::All  every strong reference the object owns, in the container's natural order
+//                  (repr, value(), reference accounting): also the keys of a str-keyed dict,
+//                  a class's name and shared attribute keys, which the collector never visits.
+enum class WalkMode : uint8_t { Gc, All };
+
+struct RefLabel {
+  enum Kind : uint8_t {
+    Index,    // [i] of a list or tuple
+    Key,      // a dict key (key 'x')
+    Value,    // the value of a dict entry (value of 'x'); `key` is the entry's key
+    Attr,     // an instance attribute (.name); `key` is the name (str)
+    Dict,     // __dict__: an instance's materialised dict, a class's namespace
+    Class,    // __class__: the type an instance owns
+    Mro,      // __mro__
+    Name,     // __name__ of a class
+    Module,   // __module__ of a class
+    SharedKey,  // a class's shared instance-attribute key
+    Element,  // a set element
+  };
+  Kind kind;
+  Py_ssize_t index = 0;    // Index
+  PyObject* key = nullptr;  // Value: the entry's key; Attr: the name
+};
+
+using walkvisitproc = int (*)(PyObject* child, const RefLabel& label, void* arg);
+using walkproc = int (*)(PyObject* op, WalkMode mode, walkvisitproc visit, void* arg);
+using lenfunc = Py_ssize_t (*)(PyObject* op);
+using sizeoffunc = size_t (*)(const PyObject* op);
+
+// What value() makes of an object: the addon turns each shape into its JS value (children
+// through the walk), so a new type chooses a shape instead of adding a conversion.
+enum class JsShape : uint8_t {
+  Repr,     // a string: repr(obj) (the default)
+  Null,     // None
+  Bool, Int, Float, Str,
+  Array,    // list, tuple: the Index children
+  Map,      // dict: Key / Value children
+  Set,      // set, frozenset: the Element children
+  Object,   // an instance: its Attr children (and those of a materialised __dict__)
 };
 
 // A type object. It is a PyVarObject like CPython's, so heap types are ordinary GC objects
@@ -121,7 +171,29 @@ struct PyTypeObject {
   TypeKind tp_kind;
   PyTypeObject* tp_base;
   reprfunc tp_repr;  // PyObject_Repr calls (*Py_TYPE(op)->tp_repr)(op), as CPython does
+  walkproc tp_walk;      // the labelled walk (above); nullptr: the object owns no references
+  lenfunc tp_len;        // len(); nullptr: TypeError "object of type 'x' has no len()"
+  sizeoffunc tp_sizeof;  // __sizeof__; nullptr: tp_basicsize
+  Py_ssize_t tp_weaklistoffset;  // offset of the weakref list head; 0: no weakrefs (instances
+                                 // keep theirs in the pre-header, MANAGED_WEAKREF)
+  JsShape tp_js;
 };
+
+// tp_traverse and tp_walk of a type, both from its one walk (see RefLabel).
+template <class W>
+int traverse_from_walk(PyObject* op, visitproc visit, void* arg) {
+  return W::template walk<WalkMode::Gc>(op, [visit, arg](PyObject* c, const RefLabel&) { return visit(c, arg); });
+}
+template <class W>
+int walk_from_walk(PyObject* op, WalkMode mode, walkvisitproc visit, void* arg) {
+  auto v = [visit, arg](PyObject* c, const RefLabel& l) { return visit(c, l, arg); };
+  return mode == WalkMode::Gc ? W::template walk<WalkMode::Gc>(op, v) : W::template walk<WalkMode::All>(op, v);
+}
+template <class W>
+void set_walk(PyTypeObject* t) {
+  t->tp_traverse = traverse_from_walk<W>;
+  t->tp_walk = walk_from_walk<W>;
+}
 
 inline PyTypeObject* Py_TYPE(const PyObject* op) { return op->ob_type; }
 inline Py_ssize_t Py_SIZE(const PyObject* op) {

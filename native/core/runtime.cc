@@ -96,7 +96,8 @@ void Runtime::init_singletons() {
     auto reg = [this](const PyObject* op) { live_objects_.insert(op); };
     for (StaticType* t : {&type_type, &object_type, &none_type, &bool_type, &int_type,
                           &float_type, &str_type, &tuple_type, &list_type, &dict_type,
-                          &ellipsis_type, &notimpl_type, &weakref_type})
+                          &set_type, &frozenset_type, &ellipsis_type, &notimpl_type,
+                          &weakref_type})
       reg(&t->t.ob_base.ob_base);
     reg(None());
     reg(Ellipsis());

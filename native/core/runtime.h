@@ -264,13 +264,21 @@ class Runtime final : public MemoryErrorSink {
   GCState gc;
   PendingError error;
   uint64_t dict_version = 0;
+  // repr's state across nested tp_repr calls (CPython keeps both per thread state): the
+  // Py_EnterRecursiveCall depth, whether this repr failed, and Py_ReprEnter's containers.
+  struct ReprState {
+    int depth = 0;
+    bool failed = false;
+    std::vector<PyObject*> stack;
+  } repr_state;
   // The trashcan (CPython keeps it per thread state; a Runtime is used by one thread at a time).
   int trash_delete_nesting = 0;
   PyObject* trash_delete_later = nullptr;
 
   // Static type objects.
   StaticType type_type, object_type, none_type, bool_type, int_type, float_type, str_type,
-      tuple_type, list_type, dict_type, ellipsis_type, notimpl_type, weakref_type;
+      tuple_type, list_type, dict_type, set_type, frozenset_type, ellipsis_type, notimpl_type,
+      weakref_type;
   // Immortal singletons.
   PyObject none_obj, ellipsis_obj, notimpl_obj;
   StaticSmallInt true_obj, false_obj;

@@ -122,6 +122,97 @@ static void test_containers_release_what_they_hold() {
   CHECK(heap_valid(rt));
 }
 
+
+// set / frozenset against CPython 3.12.1: sizes as elements are added (216, 728 from the 5th,
+// 2264 from the 19th), table order in repr, the refcount an element gains, dummies reused, the
+// frozenset hash, tracking; then the labelled walk and the repr and len slots of every kind.
+static void test_sets_and_the_object_protocol() {
+  TestHost host;
+  Runtime rt(options(), &host);
+  PyObject* s = PySet_New(rt, nullptr, 0);
+  CHECK(_PySys_GetSizeOf(s) == 216 && _PyObject_GC_IS_TRACKED(s));
+  CHECK(PyObject_Repr(rt, s) == "set()");
+  std::vector<size_t> sizes;
+  for (int i = 0; i < 20; i++) {
+    PyObject* v = PyLong_FromInt64(rt, i);
+    CHECK(PySet_Add(rt, s, v) == 0);
+    Py_DECREF(rt, v);
+    sizes.push_back(_PySys_GetSizeOf(s));
+  }
+  CHECK(sizes[3] == 216 && sizes[4] == 728 && sizes[17] == 728 && sizes[18] == 2264);
+  CHECK(PyObject_Length(rt, s) == 20);
+  Py_DECREF(rt, s);
+
+  // set([3, 1, 2, 100, 9, 17]) prints as {1, 2, 3, 100, 9, 17} in CPython 3.12.1 (9 took slot 6
+  // of the 8-slot table, not slot 2: no linear probe runs past the end).
+  std::vector<PyObject*> items;
+  for (int v : {3, 1, 2, 100, 9, 17}) items.push_back(PyLong_FromInt64(rt, v));
+  s = PySet_New(rt, items.data(), items.size());
+  CHECK(PyObject_Repr(rt, s) == "{1, 2, 3, 100, 9, 17}");
+  // {1, 9}; discard 1; add 17: 17 lands in 1's dummy slot, before 9 (CPython: {17, 9}).
+  PyObject* s2 = PySet_New(rt, &items[1], 1);
+  PySet_Add(rt, s2, items[4]);
+  CHECK(PySet_Discard(rt, s2, items[1]) == 1 && PySet_Discard(rt, s2, items[1]) == 0);
+  PySet_Add(rt, s2, items[5]);
+  CHECK(PyObject_Repr(rt, s2) == "{17, 9}");
+  CHECK(PySet_Contains(rt, s2, items[5]) == 1 && PySet_Contains(rt, s2, items[1]) == 0);
+  PyObject* f = PyFrozenSet_New(rt, items.data(), 2);
+  CHECK(PyObject_Repr(rt, f) == "frozenset({1, 3})" && _PyObject_GC_IS_TRACKED(f));
+  // hash(frozenset({1, 3})) in CPython 3.12.1
+  CHECK(PyObject_Hash(rt, f) == 3218240494624046523LL);
+  PyObject* lst = PyList_New(rt, 0);
+  CHECK(PySet_Add(rt, s, lst) == -1 && rt.take_error().message == "unhashable type: 'list'");
+  CHECK(PySet_Add(rt, s, f) == 0 && PySet_Contains(rt, s, f) == 1);
+  for (PyObject* v : items) Py_DECREF(rt, v);
+
+  // An element gains one reference per set holding it; discard gives it back.
+  PyObject* x = PyUnicode_FromUTF8(rt, "element");
+  PyObject* xs = PySet_New(rt, &x, 1);
+  CHECK(Py_REFCNT(x) == 2);
+  PySet_Add(rt, xs, x);
+  CHECK(Py_REFCNT(x) == 2);
+  PySet_Discard(rt, xs, x);
+  CHECK(Py_REFCNT(x) == 1);
+
+  // The walk: labels and the two views of a str-keyed dict.
+  PyObject* d = PyDict_New(rt);
+  PyDict_SetItem(rt, d, name(rt, "k"), x);
+  std::vector<std::string> labels;
+  auto collect = [](PyObject* c, const RefLabel& l, void* arg) {
+    (void)c;
+    static_cast<std::vector<RefLabel>*>(arg)->push_back(l);
+    return 0;
+  };
+  std::vector<RefLabel> got;
+  Py_TYPE(d)->tp_walk(d, WalkMode::All, collect, &got);
+  CHECK(got.size() == 2 && got[0].kind == RefLabel::Key && got[1].kind == RefLabel::Value);
+  CHECK(label_text(rt, got[0], name(rt, "k")) == "key 'k'" && label_text(rt, got[1], x) == "['k']");
+  got.clear();
+  Py_TYPE(d)->tp_walk(d, WalkMode::Gc, collect, &got);
+  CHECK(got.size() == 1 && got[0].kind == RefLabel::Value);  // dict_traverse skips str keys
+  PyObject* l3 = PyList_New(rt, 0);
+  PyList_Append(rt, l3, x);
+  PyList_Append(rt, l3, d);
+  got.clear();
+  Py_TYPE(l3)->tp_walk(l3, WalkMode::Gc, collect, &got);
+  CHECK(got.size() == 2 && got[0].index == 1 && got[1].index == 0);  // last item first
+  got.clear();
+  Py_TYPE(l3)->tp_walk(l3, WalkMode::All, collect, &got);
+  CHECK(got.size() == 2 && got[0].index == 0 && label_text(rt, got[1], d) == "[1]");
+  PyList_Append(rt, l3, l3);
+  CHECK(PyObject_Repr(rt, l3) == "['element', {'k': 'element'}, [...]]");
+  PyList_Clear(rt, l3);
+  PyObject* t1 = PyTuple_New(rt, 1);
+  PyTuple_ITEM(t1, 0) = Py_NewRef(rt, rt.None());
+  CHECK(PyObject_Repr(rt, t1) == "(None,)" && PyObject_Length(rt, t1) == 1);
+  PyObject* fl = PyFloat_FromDouble(rt, 1e16);
+  CHECK(PyObject_Repr(rt, fl) == "1e+16" && PyObject_Length(rt, fl) == -1);
+  CHECK(rt.take_error().message == "object of type 'float' has no len()");
+  for (PyObject* o : {s, s2, f, lst, x, xs, d, l3, t1, fl}) Py_DECREF(rt, o);
+  gc_collect(rt, 2);
+  CHECK(heap_valid(rt));
+}
+
 static void test_instances_and_finalizers() {
   TestHost host;
   Runtime rt(options(), &host);
@@ -303,6 +394,7 @@ static void fuzz_random(unsigned seed, int inputs) {
 int main() {
   test_refcount_semantics();
   test_containers_release_what_they_hold();
+  test_sets_and_the_object_protocol();
   test_instances_and_finalizers();
   test_collector();
   fuzz_random(12345, 3000);

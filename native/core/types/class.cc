@@ -17,11 +17,6 @@ RCL_BEGIN_NAMESPACE
 // =============================================================================================
 
 static uint8_t values_prefix(PyObject** values) { return reinterpret_cast<uint8_t*>(values)[-1]; }
-static uint8_t& values_count(PyObject** values) { return reinterpret_cast<uint8_t*>(values)[-2]; }
-static uint8_t* values_order(PyObject** values) {
-  // order[k] is at values[-3 - k]
-  return reinterpret_cast<uint8_t*>(values) - 3;
-}
 static PyObject** new_values(Runtime& rt, size_t size) {
   size_t prefix = (size + 2 + 7) & ~size_t{7};
   size_t n = prefix + size * sizeof(PyObject*);
@@ -78,7 +73,6 @@ static PyHeapTypeObject* heap_type_of(PyObject* instance) {
 }
 
 static void subtype_dealloc(Runtime& rt, PyObject* self);
-static int subtype_traverse(PyObject* self, visitproc visit, void* arg);
 static int subtype_clear(Runtime& rt, PyObject* self);
 
 static void instance_finalize(Runtime& rt, PyObject* self) {
@@ -112,8 +106,9 @@ PyObject* PyType_FromOptions(Runtime& rt, const ClassOptions& opts) {
   t->tp_base = rt.Type(rt.object_type);
   t->tp_dealloc = subtype_dealloc;
   t->tp_repr = object_default_repr;
-  t->tp_traverse = subtype_traverse;
+  set_walk<InstanceWalk>(t);
   t->tp_clear = subtype_clear;
+  t->tp_js = JsShape::Object;
   t->tp_finalize = opts.has_finalize ? instance_finalize : nullptr;
   t->tp_del = opts.legacy_del ? instance_legacy_del : nullptr;
   ht->ht_host_id = opts.host_id;
@@ -165,16 +160,42 @@ static void type_dealloc(Runtime& rt, PyObject* op) {
   rt.gc_object_free(op);
 }
 
-static int type_traverse(PyObject* op, visitproc visit, void* arg) {
-  auto* ht = reinterpret_cast<PyHeapTypeObject*>(op);
-  if (!PyType_HasFeature(&ht->ht_type, Py_TPFLAGS_HEAPTYPE)) return 0;
-  if (ht->tp_dict) {
-    if (int r = visit(ht->tp_dict, arg)) return r;
+// The walk of a class: its namespace and __mro__ (what type_traverse visits), and, as owned
+// references the collector does not follow, its name, module name and shared attribute keys.
+struct TypeWalk {
+  template <WalkMode M, typename Visit>
+  static int walk(PyObject* op, Visit&& visit) {
+    auto* ht = reinterpret_cast<PyHeapTypeObject*>(op);
+    if (!PyType_HasFeature(&ht->ht_type, Py_TPFLAGS_HEAPTYPE)) return 0;
+    if constexpr (M == WalkMode::All) {
+      if (ht->ht_name) {
+        if (int r = visit(ht->ht_name, RefLabel{RefLabel::Name})) return r;
+      }
+      if (ht->ht_module) {
+        if (int r = visit(ht->ht_module, RefLabel{RefLabel::Module})) return r;
+      }
+    }
+    if (ht->tp_dict) {
+      if (int r = visit(ht->tp_dict, RefLabel{RefLabel::Dict})) return r;
+    }
+    if (ht->tp_mro) {
+      if (int r = visit(ht->tp_mro, RefLabel{RefLabel::Mro})) return r;
+    }
+    if constexpr (M == WalkMode::All) {
+      for (Py_ssize_t i = 0; ht->ht_cached_keys != nullptr && i < ht->ht_keys_nentries; i++) {
+        if (int r = visit(ht->ht_cached_keys[i], RefLabel{RefLabel::SharedKey, i})) return r;
+      }
+    }
+    return 0;
   }
-  if (ht->tp_mro) {
-    if (int r = visit(ht->tp_mro, arg)) return r;
-  }
-  return 0;
+};
+
+// type_repr: <class 'module.Name'>, or <class 'name'> for a built-in type.
+static std::string type_repr(Runtime&, PyObject* op) {
+  auto* t = reinterpret_cast<PyTypeObject*>(op);
+  if (PyType_HasFeature(t, Py_TPFLAGS_HEAPTYPE))
+    return "<class '" + PyUnicode_AsUTF8(as_heap_type(op)->ht_module) + "." + t->tp_name + "'>";
+  return std::string("<class '") + t->tp_name + "'>";
 }
 
 static int type_clear(Runtime& rt, PyObject* op) {
@@ -463,9 +484,6 @@ static void subtype_dealloc(Runtime& rt, PyObject* self) {
   rt.trash_end();
 }
 
-static int subtype_traverse(PyObject* self, visitproc visit, void* arg) {
-  return instance_traverse(self, [visit, arg](PyObject* op) { return visit(op, arg); });
-}
 
 // subtype_clear: _PyObject_ClearInstanceAttributes (Py_CLEAR each value, keep the array) or
 // clear the materialised dict.
@@ -492,8 +510,9 @@ static int subtype_clear(Runtime& rt, PyObject* self) {
 void init_class_types(Runtime& rt) {
   PyTypeObject* t = rt.Type(rt.type_type);
   t->tp_dealloc = type_dealloc;
-  t->tp_traverse = type_traverse;
+  set_walk<TypeWalk>(t);
   t->tp_clear = type_clear;
+  t->tp_repr = type_repr;
 }
 
 RCL_END_NAMESPACE

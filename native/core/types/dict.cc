@@ -220,8 +220,11 @@ Py_ssize_t scalar_hash(Runtime& rt, PyObject* op) {
       return long_hash(op);
     case TypeKind::Float:
       return float_hash(reinterpret_cast<PyFloatObject*>(op)->ob_fval);
+    case TypeKind::FrozenSet:
+      return frozenset_hash(rt, op);
     case TypeKind::List:
     case TypeKind::Dict:
+    case TypeKind::Set:
       rt.set_error(ErrorCode::Type, std::string("unhashable type: '") + Py_TYPE(op)->tp_name + "'",
                    "TypeError");
       return -1;
@@ -258,6 +261,7 @@ bool scalar_equal(PyObject* a, PyObject* b) {
     PyLong_AsWords(b, &sb, &wb);
     return sa == sb && wa == wb;
   }
+  if (PyAnySet_Check(a) && PyAnySet_Check(b)) return set_equal(a, b);
   if (ka != kb) return false;
   if (ka == TypeKind::Str) return unicode_eq(a, b);
   return false;
@@ -603,27 +607,38 @@ void dict_clear_freelist(Runtime& rt) {
   while (PyDictKeysObject* k = rt.freelists.keys.pop()) rt.alloc.free(MemDomain::Obj, k);
 }
 
-static int dict_traverse(PyObject* op, visitproc visit, void* arg) {
-  PyDictKeysObject* k = as_dict(op)->ma_keys;
-  Py_ssize_t n = k->dk_nentries;
-  if (DK_IS_UNICODE(k)) {
+// The walk of a dict: each entry's key (labelled key 'k') and value (['k']). CPython's
+// dict_traverse (WalkMode::Gc) visits the value, then the key, and skips the keys of a
+// str-keyed table: a str cannot be part of a cycle. Both are owned references all the same.
+struct DictWalk {
+  template <WalkMode M, typename Visit>
+  static int walk(PyObject* op, Visit&& visit) {
+    PyDictKeysObject* k = as_dict(op)->ma_keys;
+    Py_ssize_t n = k->dk_nentries;
+    bool unicode = DK_IS_UNICODE(k);
     for (Py_ssize_t i = 0; i < n; i++) {
-      PyObject* v = DK_UNICODE_ENTRIES(k)[i].me_value;
-      if (v != nullptr) {
-        if (int r = visit(v, arg)) return r;
+      PyObject* key = entry_key(k, i);
+      PyObject* value = entry_value(k, i);
+      if (value == nullptr) continue;
+      RefLabel key_label{RefLabel::Key}, value_label{RefLabel::Value, 0, key};
+      if constexpr (M == WalkMode::Gc) {
+        if (int r = visit(value, value_label)) return r;
+        if (!unicode) {
+          if (int r = visit(key, key_label)) return r;
+        }
+      } else {
+        if (int r = visit(key, key_label)) return r;
+        if (int r = visit(value, value_label)) return r;
       }
     }
-  } else {
-    for (Py_ssize_t i = 0; i < n; i++) {
-      PyDictKeyEntry& e = DK_ENTRIES(k)[i];
-      if (e.me_value != nullptr) {
-        if (int r = visit(e.me_value, arg)) return r;
-        if (int r = visit(e.me_key, arg)) return r;
-      }
-    }
+    return 0;
   }
-  return 0;
+};
+
+static std::string dict_repr(Runtime& rt, PyObject* op) {
+  return container_repr(rt, op, "{", "}", "{...}");
 }
+static Py_ssize_t dict_len(PyObject* op) { return PyDict_Size(op); }
 
 static int dict_tp_clear(Runtime& rt, PyObject* op) {
   PyDict_Clear(rt, op);
@@ -633,8 +648,12 @@ static int dict_tp_clear(Runtime& rt, PyObject* op) {
 void init_dict_type(Runtime& rt) {
   PyTypeObject* t = rt.Type(rt.dict_type);
   t->tp_dealloc = dict_dealloc;
-  t->tp_traverse = dict_traverse;
+  set_walk<DictWalk>(t);
   t->tp_clear = dict_tp_clear;
+  t->tp_repr = dict_repr;
+  t->tp_len = dict_len;
+  t->tp_sizeof = _PyDict_SizeOf;
+  t->tp_js = JsShape::Map;
 }
 
 RCL_END_NAMESPACE

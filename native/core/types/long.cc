@@ -1,4 +1,4 @@
-// long.cc — int (3.12 compact layout, arbitrary precision storage) and float.
+// long.cc — int and bool (3.12 compact layout, arbitrary precision storage).
 #include <cmath>
 #include <cstring>
 
@@ -86,46 +86,44 @@ bool PyLong_AsInt64(const PyObject* op, int64_t* out) {
   return true;
 }
 
-// =============================================================================================
-// float
-// =============================================================================================
-
-// The float free list is linked through ob_type, as 3.12 links it.
-PyObject* PyFloat_FromDouble(Runtime& rt, double v) {
-  FreeLists& fl = rt.freelists;
-  PyObject* op = fl.floats;
-  if (op != nullptr) {
-    fl.floats = reinterpret_cast<PyObject*>(op->ob_type);
-    fl.float_num--;
-    op->ob_type = rt.Type(rt.float_type);
-    rt.from_freelist(op);
-  } else {
-    op = rt.object_new(rt.Type(rt.float_type), sizeof(PyFloatObject));
-    if (op == nullptr) return nullptr;
+// long_to_decimal_string: repeated division by 10 of the little-endian magnitude.
+static std::string long_repr(Runtime&, PyObject* op) {
+  int sign;
+  std::vector<uint64_t> w;
+  PyLong_AsWords(op, &sign, &w);
+  if (w.empty()) return "0";
+  std::string digits;
+  while (!w.empty()) {
+    unsigned __int128 rem = 0;
+    for (size_t i = w.size(); i-- > 0;) {
+      unsigned __int128 cur = rem << 64 | w[i];
+      w[i] = static_cast<uint64_t>(cur / 10);
+      rem = cur % 10;
+    }
+    digits += static_cast<char>('0' + static_cast<int>(rem));
+    while (!w.empty() && w.back() == 0) w.pop_back();
   }
-  reinterpret_cast<PyFloatObject*>(op)->ob_fval = v;
-  return op;
+  if (sign < 0) digits += '-';
+  return std::string(digits.rbegin(), digits.rend());
 }
 
-void float_dealloc(Runtime& rt, PyObject* op) {
-  FreeLists& fl = rt.freelists;
-  if (fl.float_num >= FreeLists::kFloatMax) {
-    rt.object_free(op);
-    return;
-  }
-  fl.float_num++;
-  op->ob_type = reinterpret_cast<PyTypeObject*>(fl.floats);
-  fl.floats = op;
-  rt.to_freelist(op);
+static std::string bool_repr(Runtime& rt, PyObject* op) { return op == rt.True() ? "True" : "False"; }
+
+// int.__sizeof__: the digits, at least one (0 has one digit in 3.12's layout).
+static size_t long_sizeof(const PyObject* op) {
+  size_t nd = PyLong_NDigits(op);
+  return offsetof(PyLongObject, ob_digit) + (nd ? nd : 1) * sizeof(digit);
 }
 
-void float_clear_freelist(Runtime& rt) {
-  FreeLists& fl = rt.freelists;
-  while (PyObject* op = fl.floats) {
-    fl.floats = reinterpret_cast<PyObject*>(op->ob_type);
-    rt.object_free(op);
-  }
-  fl.float_num = 0;
+void init_long_types(Runtime& rt) {
+  PyTypeObject* i = rt.Type(rt.int_type);
+  i->tp_repr = long_repr;
+  i->tp_sizeof = long_sizeof;
+  i->tp_js = JsShape::Int;
+  PyTypeObject* b = rt.Type(rt.bool_type);
+  b->tp_repr = bool_repr;
+  b->tp_sizeof = long_sizeof;
+  b->tp_js = JsShape::Bool;
 }
 
 RCL_END_NAMESPACE

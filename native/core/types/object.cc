@@ -1,5 +1,5 @@
-// object.cc — the runtime's static type objects, and the generic operations every type shares
-// (repr, __sizeof__, len).
+// object.cc — the runtime's static type objects, and the generic operations that dispatch
+// through their slots (repr, __sizeof__, len); None, Ellipsis, NotImplemented and object's own.
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -10,8 +10,13 @@
 
 RCL_BEGIN_NAMESPACE
 
+// Each type's own file wires its slots (one line each, in init_static_types below).
+void init_long_types(Runtime& rt);
+void init_float_type(Runtime& rt);
+void init_unicode_type(Runtime& rt);
 void init_sequence_types(Runtime& rt);
 void init_dict_type(Runtime& rt);
+void init_set_types(Runtime& rt);
 void init_class_types(Runtime& rt);
 void init_weakref_type(Runtime& rt);
 
@@ -38,8 +43,13 @@ static void init_type(Runtime& rt, StaticType& s, const char* name, TypeKind kin
   t->tp_flags = flags | Py_TPFLAGS_READY;
   t->tp_dealloc = static_or_free_dealloc;
   t->tp_repr = object_default_repr;
+  t->tp_js = JsShape::Repr;
   t->tp_base = kind == TypeKind::Object ? nullptr : &rt.object_type.t;
 }
+
+static std::string none_repr(Runtime&, PyObject*) { return "None"; }
+static std::string ellipsis_repr(Runtime&, PyObject*) { return "Ellipsis"; }
+static std::string notimpl_repr(Runtime&, PyObject*) { return "NotImplemented"; }
 
 void init_static_types(Runtime& rt) {
   const unsigned long GC = Py_TPFLAGS_HAVE_GC;
@@ -54,7 +64,6 @@ void init_static_types(Runtime& rt) {
             sizeof(digit), Py_TPFLAGS_LONG_SUBCLASS | Py_TPFLAGS_BASETYPE);
   init_type(rt, rt.float_type, "float", TypeKind::Float, sizeof(PyFloatObject), 0,
             Py_TPFLAGS_BASETYPE);
-  rt.float_type.t.tp_dealloc = float_dealloc;
   init_type(rt, rt.str_type, "str", TypeKind::Str, sizeof(PyASCIIObject), 0,
             Py_TPFLAGS_UNICODE_SUBCLASS | Py_TPFLAGS_BASETYPE);
   init_type(rt, rt.tuple_type, "tuple", TypeKind::Tuple, sizeof(PyVarObject), sizeof(PyObject*),
@@ -63,205 +72,121 @@ void init_static_types(Runtime& rt) {
             GC | Py_TPFLAGS_LIST_SUBCLASS | Py_TPFLAGS_BASETYPE);
   init_type(rt, rt.dict_type, "dict", TypeKind::Dict, sizeof(PyDictObject), 0,
             GC | Py_TPFLAGS_DICT_SUBCLASS | Py_TPFLAGS_BASETYPE);
+  init_type(rt, rt.set_type, "set", TypeKind::Set, sizeof(PySetObject), 0,
+            GC | Py_TPFLAGS_BASETYPE);
+  init_type(rt, rt.frozenset_type, "frozenset", TypeKind::FrozenSet, sizeof(PySetObject), 0,
+            GC | Py_TPFLAGS_BASETYPE);
   init_type(rt, rt.ellipsis_type, "ellipsis", TypeKind::Ellipsis, sizeof(PyObject), 0, 0);
   init_type(rt, rt.notimpl_type, "NotImplementedType", TypeKind::NotImplemented,
             sizeof(PyObject), 0, 0);
   init_type(rt, rt.weakref_type, "weakref.ReferenceType", TypeKind::WeakRef,
             sizeof(PyWeakReference), 0, GC);
+  rt.Type(rt.none_type)->tp_repr = none_repr;
+  rt.Type(rt.none_type)->tp_js = JsShape::Null;
+  rt.Type(rt.ellipsis_type)->tp_repr = ellipsis_repr;
+  rt.Type(rt.notimpl_type)->tp_repr = notimpl_repr;
+  init_long_types(rt);
+  init_float_type(rt);
+  init_unicode_type(rt);
   init_sequence_types(rt);
   init_dict_type(rt);
+  init_set_types(rt);
   init_class_types(rt);
   init_weakref_type(rt);
 }
 
 // =============================================================================================
-// repr
+// repr: PyObject_Repr dispatches through tp_repr; containers recurse through their walk
 // =============================================================================================
 
-static std::string hex_addr(const void* p) {
+std::string repr_address(const void* p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, reinterpret_cast<uintptr_t>(p));
   return buf;
 }
 
-static std::string long_repr(const PyObject* op) {
-  int sign;
-  std::vector<uint64_t> w;
-  PyLong_AsWords(op, &sign, &w);
-  if (w.empty()) return "0";
-  std::string digits;
-  while (!w.empty()) {  // repeated division by 10 of the little-endian magnitude
-    unsigned __int128 rem = 0;
-    for (size_t i = w.size(); i-- > 0;) {
-      unsigned __int128 cur = rem << 64 | w[i];
-      w[i] = static_cast<uint64_t>(cur / 10);
-      rem = cur % 10;
-    }
-    digits += static_cast<char>('0' + static_cast<int>(rem));
-    while (!w.empty() && w.back() == 0) w.pop_back();
-  }
-  if (sign < 0) digits += '-';
-  return std::string(digits.rbegin(), digits.rend());
-}
-
-static std::string float_repr(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  // Shortest repr that round-trips, as Python's repr(float).
-  char buf[64];
-  for (int prec = 1; prec <= 17; prec++) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  std::string s = buf;
-  double ip;
-  if (s.find_first_of(".einn") == std::string::npos && std::modf(v, &ip) == 0.0) s += ".0";
-  // Python writes 1e+16 as 1e+16 and 1e-05 as 1e-05: %g already matches those forms.
-  return s;
-}
-
-static std::string str_repr(const PyObject* op) {
-  std::string s = PyUnicode_AsUTF8(op);
-  bool has_single = s.find('\'') != std::string::npos;
-  bool has_double = s.find('"') != std::string::npos;
-  char q = has_single && !has_double ? '"' : '\'';
-  std::string out(1, q);
-  for (char c : s) {
-    if (c == q || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += q;
-  return out;
-}
-
-// depth_left: Py_EnterRecursiveCall's budget, one unit per nested repr (leaves included). When
-// it runs out, `failed` is set with the RecursionError pending (an error pending before the call,
-// as when a collector error report reprs its object, is left alone).
-static std::string repr_rec(Runtime& rt, PyObject* op, std::vector<PyObject*>& stack, int depth_left,
-                            bool& failed) {
-  if (depth_left <= 0) {
-    rt.set_error(ErrorCode::Recursion,
-                 "maximum recursion depth exceeded while getting the repr of an object",
-                 "RecursionError");
-    failed = true;
-    return {};
-  }
-  // Guarded: an item freed behind its container's back (an extra Py_DECREF) is reported, not read.
-  if (rt.guard && rt.checked_object(reinterpret_cast<uintptr_t>(op)) == nullptr) {
-    failed = true;
-    return {};
-  }
+// object_repr: "<module.Name object at 0x...>" for a heap class, "<name object at 0x...>" else.
+std::string object_default_repr(Runtime&, PyObject* op) {
   PyTypeObject* tp = Py_TYPE(op);
-  switch (tp->tp_kind) {
-    case TypeKind::None:
-      return "None";
-    case TypeKind::Bool:
-      return op == rt.True() ? "True" : "False";
-    case TypeKind::Ellipsis:
-      return "Ellipsis";
-    case TypeKind::NotImplemented:
-      return "NotImplemented";
-    case TypeKind::Int:
-      return long_repr(op);
-    case TypeKind::Float:
-      return float_repr(reinterpret_cast<PyFloatObject*>(op)->ob_fval);
-    case TypeKind::Str:
-      return str_repr(op);
-    case TypeKind::Object:
-      return "<object object at " + hex_addr(op) + ">";
-    case TypeKind::Type: {
-      auto* t = reinterpret_cast<PyTypeObject*>(op);
-      if (PyType_HasFeature(t, Py_TPFLAGS_HEAPTYPE)) {
-        auto* ht = reinterpret_cast<PyHeapTypeObject*>(op);
-        return "<class '" + PyUnicode_AsUTF8(ht->ht_module) + "." + t->tp_name + "'>";
-      }
-      return std::string("<class '") + t->tp_name + "'>";
-    }
-    case TypeKind::Instance: {
-      auto* ht = reinterpret_cast<PyHeapTypeObject*>(tp);
-      return "<" + PyUnicode_AsUTF8(ht->ht_module) + "." + tp->tp_name + " object at " +
-             hex_addr(op) + ">";
-    }
-    case TypeKind::WeakRef: {
-      auto* w = reinterpret_cast<PyWeakReference*>(op);
-      if (w->wr_object == nullptr) return "<weakref at " + hex_addr(op) + "; dead>";
-      return "<weakref at " + hex_addr(op) + "; to '" + Py_TYPE(w->wr_object)->tp_name +
-             "' at " + hex_addr(w->wr_object) + ">";
-    }
-    default:
-      break;
-  }
-  // Containers: Py_ReprEnter-style recursion guard.
-  for (PyObject* s : stack)
-    if (s == op) {
-      return tp->tp_kind == TypeKind::List ? "[...]" : tp->tp_kind == TypeKind::Dict ? "{...}" : "(...)";
-    }
-  stack.push_back(op);
-  std::string out;
-  if (tp->tp_kind == TypeKind::List || tp->tp_kind == TypeKind::Tuple) {
-    bool list = tp->tp_kind == TypeKind::List;
-    out = list ? "[" : "(";
-    for (Py_ssize_t i = 0; i < Py_SIZE(op); i++) {
-      if (i) out += ", ";
-      PyObject* item = list ? PyList_ITEM(op, i) : PyTuple_ITEM(op, i);
-      out += item ? repr_rec(rt, item, stack, depth_left - 1, failed) : "<NULL>";
-      if (failed) break;
-    }
-    if (!list && Py_SIZE(op) == 1) out += ",";
-    out += list ? "]" : ")";
-  } else if (tp->tp_kind == TypeKind::Dict) {
-    out = "{";
-    Py_ssize_t pos = 0;
-    PyObject *k, *v;
-    bool first = true;
-    while (PyDict_Next(op, &pos, &k, &v)) {
-      if (!first) out += ", ";
-      first = false;
-      out += repr_rec(rt, k, stack, depth_left - 1, failed);
-      if (failed) break;
-      out += ": " + repr_rec(rt, v, stack, depth_left - 1, failed);
-      if (failed) break;
-    }
-    out += "}";
-  }
-  stack.pop_back();
-  return failed ? std::string() : out;
+  std::string name = tp->tp_name;
+  if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE))
+    name = PyUnicode_AsUTF8(as_heap_type(reinterpret_cast<PyObject*>(tp))->ht_module) + "." + name;
+  return "<" + name + " object at " + repr_address(op) + ">";
 }
 
-std::string object_default_repr(Runtime& rt, PyObject* op) {
-  std::vector<PyObject*> stack;
-  bool failed = false;
-  return repr_rec(rt, op, stack, C_RECURSION_LIMIT - C_RECURSION_USED_AT_TOP_LEVEL, failed);
+
+bool repr_enter(Runtime& rt, PyObject* op) {
+  std::vector<PyObject*>& stack = rt.repr_state.stack;
+  for (PyObject* s : stack)
+    if (s == op) return false;
+  stack.push_back(op);
+  return true;
+}
+void repr_leave(Runtime& rt, PyObject*) { rt.repr_state.stack.pop_back(); }
+
+namespace {
+struct ContainerRepr {
+  Runtime& rt;
+  std::string out;
+  Py_ssize_t n = 0;
+};
+int container_repr_visit(PyObject* child, const RefLabel& label, void* arg) {
+  auto* c = static_cast<ContainerRepr*>(arg);
+  if (label.kind == RefLabel::Value) {
+    c->out += ": ";
+  } else if (c->n++ > 0) {
+    c->out += ", ";
+  }
+  c->out += PyObject_Repr(c->rt, child);
+  return c->rt.repr_state.failed ? 1 : 0;
+}
+}  // namespace
+
+std::string container_repr(Runtime& rt, PyObject* op, std::string_view open, std::string_view close,
+                           std::string_view cycle, bool one_item_comma) {
+  if (!repr_enter(rt, op)) return std::string(cycle);
+  ContainerRepr c{rt, std::string(open)};
+  Py_TYPE(op)->tp_walk(op, WalkMode::All, container_repr_visit, &c);
+  repr_leave(rt, op);
+  if (rt.repr_state.failed) return {};
+  if (one_item_comma && c.n == 1) c.out += ",";
+  c.out += close;
+  return c.out;
 }
 
 // PyObject_Repr: like CPython, read the type pointer from the object and call the type's
 // tp_repr slot through it. On a dangling address this is where CPython's talk experiments
 // crash: the "type" is whatever bytes now live at op+8, and the slot read through it is a wild
-// function pointer.
+// function pointer. Each call spends one unit of Py_EnterRecursiveCall's budget; when it runs
+// out, repr_state.failed is set with the RecursionError pending (an error pending before the
+// call, as when a collector error report reprs its object, is left alone).
 std::string PyObject_Repr(Runtime& rt, PyObject* op) {
+  Runtime::ReprState& st = rt.repr_state;
+  if (st.depth == 0) st.failed = false;
+  if (st.depth >= C_RECURSION_LIMIT - C_RECURSION_USED_AT_TOP_LEVEL) {
+    rt.set_error(ErrorCode::Recursion,
+                 "maximum recursion depth exceeded while getting the repr of an object",
+                 "RecursionError");
+    st.failed = true;
+    return {};
+  }
+  // Guarded: an item freed behind its container's back (an extra Py_DECREF) is reported, not read.
+  if (rt.guard && rt.checked_object(reinterpret_cast<uintptr_t>(op)) == nullptr) {
+    st.failed = true;
+    return {};
+  }
   PyTypeObject* tp = Py_TYPE(op);
   reprfunc f = tp->tp_repr;
   if (f == nullptr) {
     // CPython's fallback when a type has no tp_repr: "<%s object at %p>" with tp_name, read
     // (strlen) through the type pointer like PyUnicode_FromFormat does.
     const char* name = tp->tp_name;
-    return "<" + std::string(name, std::strlen(name)) + " object at " + hex_addr(op) + ">";
+    return "<" + std::string(name, std::strlen(name)) + " object at " + repr_address(op) + ">";
   }
-  return f(rt, op);
+  st.depth++;
+  std::string text = f(rt, op);
+  st.depth--;
+  return st.failed ? std::string() : text;
 }
 
 PyObject* PyObject_ReprObject(Runtime& rt, PyObject* op) {
@@ -271,38 +196,32 @@ PyObject* PyObject_ReprObject(Runtime& rt, PyObject* op) {
   return is_int ? PyUnicode_NewFromUTF8Fresh(rt, text) : PyUnicode_FromUTF8(rt, text);
 }
 
+// The text of a walk label: the access path that reaches the child ([3], ['x'], .name,
+// __dict__...), or what the child is to its container (key 'x', element).
+std::string label_text(Runtime& rt, const RefLabel& label, PyObject* child) {
+  switch (label.kind) {
+    case RefLabel::Index: return "[" + std::to_string(label.index) + "]";
+    case RefLabel::Key: return "key " + PyObject_Repr(rt, child);
+    case RefLabel::Value: return "[" + PyObject_Repr(rt, label.key) + "]";
+    case RefLabel::Attr: return "." + PyUnicode_AsUTF8(label.key);
+    case RefLabel::Dict: return "__dict__";
+    case RefLabel::Class: return "__class__";
+    case RefLabel::Mro: return "__mro__";
+    case RefLabel::Name: return "__name__";
+    case RefLabel::Module: return "__module__";
+    case RefLabel::SharedKey: return "shared key " + PyObject_Repr(rt, child);
+    case RefLabel::Element: return "element";
+  }
+  return {};
+}
+
 // =============================================================================================
-// sizes
+// sizes and len: the type's slots
 // =============================================================================================
 
 size_t object_sizeof(const PyObject* op) {
   const PyTypeObject* tp = Py_TYPE(op);
-  switch (tp->tp_kind) {
-    case TypeKind::Int:
-    case TypeKind::Bool: {
-      size_t nd = PyLong_NDigits(op);
-      return offsetof(PyLongObject, ob_digit) + (nd ? nd : 1) * sizeof(digit);
-    }
-    case TypeKind::Str: {
-      auto* a = reinterpret_cast<const PyASCIIObject*>(op);
-      size_t header = a->state.ascii ? sizeof(PyASCIIObject) : sizeof(PyCompactUnicodeObject);
-      size_t size = header + static_cast<size_t>(a->length + 1) * a->state.kind;
-      // A non-ASCII string whose UTF-8 form was cached carries it too (1-char Latin-1
-      // singletons are created with it in CPython).
-      if (!a->state.ascii && a->state.statically_allocated) size += 3;
-      return size;
-    }
-    case TypeKind::Tuple:
-      return sizeof(PyVarObject) + static_cast<size_t>(Py_SIZE(op)) * sizeof(PyObject*);
-    case TypeKind::List:
-      return sizeof(PyListObject) +
-             static_cast<size_t>(reinterpret_cast<const PyListObject*>(op)->allocated) *
-                 sizeof(PyObject*);
-    case TypeKind::Dict:
-      return _PyDict_SizeOf(op);
-    default:
-      return static_cast<size_t>(tp->tp_basicsize);
-  }
+  return tp->tp_sizeof != nullptr ? tp->tp_sizeof(op) : static_cast<size_t>(tp->tp_basicsize);
 }
 
 size_t _PySys_GetSizeOf(const PyObject* op) {
@@ -313,20 +232,12 @@ size_t _PySys_GetSizeOf(const PyObject* op) {
 }
 
 Py_ssize_t PyObject_Length(Runtime& rt, PyObject* op) {
-  switch (Py_TYPE(op)->tp_kind) {
-    case TypeKind::Str:
-      return PyUnicode_GetLength(op);
-    case TypeKind::Tuple:
-    case TypeKind::List:
-      return Py_SIZE(op);
-    case TypeKind::Dict:
-      return PyDict_Size(op);
-    default:
-      rt.set_error(ErrorCode::Type,
-                   std::string("object of type '") + Py_TYPE(op)->tp_name + "' has no len()",
-                   "TypeError");
-      return -1;
-  }
+  lenfunc f = Py_TYPE(op)->tp_len;
+  if (f != nullptr) return f(op);
+  rt.set_error(ErrorCode::Type,
+               std::string("object of type '") + Py_TYPE(op)->tp_name + "' has no len()",
+               "TypeError");
+  return -1;
 }
 
 RCL_END_NAMESPACE

@@ -84,16 +84,6 @@ static void tuple_dealloc(Runtime& rt, PyObject* op) {
   rt.trash_end();
 }
 
-static int tuple_traverse(PyObject* op, visitproc visit, void* arg) {
-  for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) {
-    PyObject* item = PyTuple_ITEM(op, i);
-    if (item != nullptr) {
-      if (int r = visit(item, arg)) return r;
-    }
-  }
-  return 0;
-}
-
 // A tuple whose items can never be part of a cycle is untracked by collections.
 void _PyTuple_MaybeUntrack(PyObject* op) {
   for (Py_ssize_t i = 0; i < Py_SIZE(op); i++) {
@@ -275,14 +265,38 @@ void list_clear_freelist(Runtime& rt) {
   while (PyObject* op = rt.freelists.lists.pop()) rt.gc_object_free(op);
 }
 
-static int list_traverse(PyObject* op, visitproc visit, void* arg) {
-  for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) {
-    PyObject* item = PyList_ITEM(op, i);
-    if (item != nullptr) {
-      if (int r = visit(item, arg)) return r;
+// The walk of tuples and lists: the items, each labelled [i]. tp_traverse (WalkMode::Gc) goes
+// from the last item to the first, as CPython's tupletraverse / list_traverse do.
+template <PyObject*& (*Item)(PyObject*, Py_ssize_t)>
+struct SequenceWalk {
+  template <WalkMode M, typename Visit>
+  static int walk(PyObject* op, Visit&& visit) {
+    Py_ssize_t n = Py_SIZE(op);
+    for (Py_ssize_t j = 0; j < n; j++) {
+      Py_ssize_t i = M == WalkMode::Gc ? n - 1 - j : j;
+      PyObject* item = Item(op, i);
+      if (item != nullptr) {
+        if (int r = visit(item, RefLabel{RefLabel::Index, i})) return r;
+      }
     }
+    return 0;
   }
-  return 0;
+};
+
+static std::string tuple_repr(Runtime& rt, PyObject* op) {
+  if (Py_SIZE(op) == 0) return "()";
+  return container_repr(rt, op, "(", ")", "(...)", true);
+}
+static std::string list_repr(Runtime& rt, PyObject* op) {
+  return container_repr(rt, op, "[", "]", "[...]");
+}
+static Py_ssize_t sequence_len(PyObject* op) { return Py_SIZE(op); }
+static size_t tuple_sizeof(const PyObject* op) {
+  return sizeof(PyVarObject) + static_cast<size_t>(Py_SIZE(op)) * sizeof(PyObject*);
+}
+static size_t list_sizeof(const PyObject* op) {
+  return sizeof(PyListObject) +
+         static_cast<size_t>(reinterpret_cast<const PyListObject*>(op)->allocated) * sizeof(PyObject*);
 }
 
 static int list_tp_clear(Runtime& rt, PyObject* op) { return PyList_Clear(rt, op); }
@@ -290,12 +304,20 @@ static int list_tp_clear(Runtime& rt, PyObject* op) { return PyList_Clear(rt, op
 void init_sequence_types(Runtime& rt) {
   PyTypeObject* t = rt.Type(rt.tuple_type);
   t->tp_dealloc = tuple_dealloc;
-  t->tp_traverse = tuple_traverse;
+  set_walk<SequenceWalk<PyTuple_ITEM>>(t);
   t->tp_clear = nullptr;  // tuples are immutable: cycles through them break elsewhere
+  t->tp_repr = tuple_repr;
+  t->tp_len = sequence_len;
+  t->tp_sizeof = tuple_sizeof;
+  t->tp_js = JsShape::Array;
   PyTypeObject* l = rt.Type(rt.list_type);
   l->tp_dealloc = list_dealloc;
-  l->tp_traverse = list_traverse;
+  set_walk<SequenceWalk<PyList_ITEM>>(l);
   l->tp_clear = list_tp_clear;
+  l->tp_repr = list_repr;
+  l->tp_len = sequence_len;
+  l->tp_sizeof = list_sizeof;
+  l->tp_js = JsShape::Array;
 }
 
 RCL_END_NAMESPACE

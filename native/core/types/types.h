@@ -46,7 +46,6 @@ struct PyFloatObject {
   double ob_fval;
 };
 PyObject* PyFloat_FromDouble(Runtime& rt, double v);
-void float_dealloc(Runtime& rt, PyObject* op);
 // Free lists (runtime.h FreeLists): each type's _Py*_ClearFreeList.
 void float_clear_freelist(Runtime& rt);
 void tuple_clear_freelist(Runtime& rt);
@@ -201,28 +200,46 @@ struct PyHeapTypeObject {
 // or a materialised dict.
 inline bool slot_is_values(uintptr_t dorv) { return (dorv & 1) != 0; }
 inline PyObject** slot_values(uintptr_t dorv) { return reinterpret_cast<PyObject**>(dorv + 1); }
+// The values' insertion order, kept in front of them: [-2] how many, order[k] at [-3 - k].
+inline uint8_t& values_count(PyObject** values) { return reinterpret_cast<uint8_t*>(values)[-2]; }
+inline uint8_t* values_order(PyObject** values) { return reinterpret_cast<uint8_t*>(values) - 3; }
 
-// tp_traverse of heap-class instances (subtype_traverse), inline so that the collector can pass
+// The walk of heap-class instances (subtype_traverse), inline so that the collector can pass
 // its visit function as a compile-time constant (no indirect call per reference): the values
 // (or the materialised dict), then the class, which every instance owns.
+struct InstanceWalk {
+  template <WalkMode M, typename Visit>
+  RCL_ALWAYS_INLINE static int walk(PyObject* self, Visit&& visit) {
+    uintptr_t dorv = *_PyObject_ManagedDictSlot(self);
+    auto* ht = reinterpret_cast<PyHeapTypeObject*>(Py_TYPE(self));
+    if (dorv != 0) {
+      if (slot_is_values(dorv)) {
+        PyObject** values = slot_values(dorv);
+        auto at = [&](size_t i) { return visit(values[i], RefLabel{RefLabel::Attr, 0, ht->ht_cached_keys[i]}); };
+        if constexpr (M == WalkMode::Gc) {
+          // walked up to the class's current number of shared keys (see class.cc)
+          auto n = static_cast<size_t>(ht->ht_keys_nentries);
+          for (size_t i = 0; i < n; i++) {
+            if (values[i] != nullptr) {
+              if (int r = at(i)) return r;
+            }
+          }
+        } else {  // in insertion order, as vars(obj) lists them
+          uint8_t n = values_count(values);
+          for (uint8_t k = 0; k < n; k++) {
+            if (int r = at(values_order(values)[-static_cast<ptrdiff_t>(k)])) return r;
+          }
+        }
+      } else if (int r = visit(reinterpret_cast<PyObject*>(dorv), RefLabel{RefLabel::Dict})) {
+        return r;
+      }
+    }
+    return visit(reinterpret_cast<PyObject*>(Py_TYPE(self)), RefLabel{RefLabel::Class});
+  }
+};
 template <typename Visit>
 RCL_ALWAYS_INLINE int instance_traverse(PyObject* self, Visit&& visit) {
-  uintptr_t dorv = *_PyObject_ManagedDictSlot(self);
-  if (dorv != 0) {
-    if (slot_is_values(dorv)) {
-      PyObject** values = slot_values(dorv);
-      // walked up to the class's current number of shared keys (see class.cc)
-      auto n = static_cast<size_t>(reinterpret_cast<PyHeapTypeObject*>(Py_TYPE(self))->ht_keys_nentries);
-      for (size_t i = 0; i < n; i++) {
-        if (values[i] != nullptr) {
-          if (int r = visit(values[i])) return r;
-        }
-      }
-    } else if (int r = visit(reinterpret_cast<PyObject*>(dorv))) {
-      return r;
-    }
-  }
-  return visit(reinterpret_cast<PyObject*>(Py_TYPE(self)));
+  return InstanceWalk::walk<WalkMode::Gc>(self, [&visit](PyObject* c, const RefLabel&) { return visit(c); });
 }
 
 struct ClassOptions {
@@ -247,6 +264,42 @@ int PyObject_HasAttr(Runtime& rt, PyObject* op, PyObject* name);
 void instance_attributes(PyObject* op, std::vector<std::pair<PyObject*, PyObject*>>* out);
 
 // ---------------------------------------------------------------------------------------------
+// set and frozenset (3.12's PySetObject): an open-addressing table of (key, hash) entries, 8 of
+// them inside the object (smalltable), a PyMem block once it grows. sizeof 200, so
+// sys.getsizeof(set()) == 216 with the PyGC_Head. Both are created GC-tracked.
+// ---------------------------------------------------------------------------------------------
+inline constexpr Py_ssize_t PySet_MINSIZE = 8;
+struct setentry {
+  PyObject* key;
+  Py_ssize_t hash;  // the key's hash; 0 with key NULL: unused; -1 with key dummy: deleted
+};
+struct PySetObject {
+  PyObject ob_base;
+  Py_ssize_t fill;  // active + dummy entries
+  Py_ssize_t used;  // active entries
+  Py_ssize_t mask;  // table size - 1 (a power of 2 minus 1)
+  setentry* table;  // smalltable, or a PyMem block
+  Py_ssize_t hash;  // frozenset: its hash once computed; -1 before (and for sets)
+  Py_ssize_t finger;
+  setentry smalltable[PySet_MINSIZE];
+  PyObject* weakreflist;
+};
+static_assert(sizeof(PySetObject) == 200, "PySetObject is 200 bytes");
+
+// set(items) / frozenset(items), as the {a, b} display builds them: each item added in turn.
+PyObject* PySet_New(Runtime& rt, PyObject* const* items, size_t n);
+PyObject* PyFrozenSet_New(Runtime& rt, PyObject* const* items, size_t n);
+int PySet_Add(Runtime& rt, PyObject* set, PyObject* key);      // no steal; -1 + TypeError if unhashable
+int PySet_Discard(Runtime& rt, PyObject* set, PyObject* key);  // 1 found, 0 not, -1 error
+int PySet_Contains(Runtime& rt, PyObject* anyset, PyObject* key);  // 1, 0, -1 (unhashable)
+inline bool PyAnySet_Check(const PyObject* op) {
+  TypeKind k = Py_TYPE(op)->tp_kind;
+  return k == TypeKind::Set || k == TypeKind::FrozenSet;
+}
+Py_ssize_t frozenset_hash(Runtime& rt, PyObject* op);
+bool set_equal(PyObject* a, PyObject* b);  // same elements (set or frozenset)
+
+// ---------------------------------------------------------------------------------------------
 // weakref
 // ---------------------------------------------------------------------------------------------
 struct PyWeakReference {
@@ -269,13 +322,27 @@ void _PyWeakref_ClearRef(Runtime& rt, PyWeakReference* self);
 // ---------------------------------------------------------------------------------------------
 // Generic operations
 // ---------------------------------------------------------------------------------------------
+// repr(op) through Py_TYPE(op)->tp_repr, with CPython's recursion limit (see below). On failure
+// (RecursionError, or guarded: an object freed behind its container's back) it returns "" with
+// rt.repr_state.failed set and the error pending.
 std::string PyObject_Repr(Runtime& rt, PyObject* op);
+// Helpers of the types' tp_repr: "0x7f..."; Py_ReprEnter / Py_ReprLeave (enter returns false
+// when op is already being repr'd, a cycle); the repr of a container from its walk (WalkMode::
+// All): open, the children's reprs joined by ", " (a Value after its Key as "k: v"), close,
+// with `cycle` for a container met again inside itself.
+std::string repr_address(const void* p);
+bool repr_enter(Runtime& rt, PyObject* op);
+void repr_leave(Runtime& rt, PyObject* op);
+std::string container_repr(Runtime& rt, PyObject* op, std::string_view open, std::string_view close,
+                           std::string_view cycle, bool one_item_comma = false);
+// The text of a walk label ([3], ['x'], key 'x', .name, __dict__, __class__, element...).
+std::string label_text(Runtime& rt, const RefLabel& label, PyObject* child);
 // CPython 3.12's C recursion limit (C_RECURSION_LIMIT) and how much of it a script's top-level
 // statement has used when it calls repr(x): from a 3.12.1 script, 1496 nested lists repr and
 // 1497 raise RecursionError. repr here starts with the rest, so the same nesting raises.
 inline constexpr int C_RECURSION_LIMIT = 1500;
 inline constexpr int C_RECURSION_USED_AT_TOP_LEVEL = 3;
-// The default tp_repr of every type of the core (built-in kinds and heap classes).
+// object_repr: "<module.Name object at 0x...>", the tp_repr of object and of heap classes' instances.
 std::string object_default_repr(Runtime& rt, PyObject* op);
 // repr(op) as a NEW str object, allocated the way CPython allocates it: an int's repr is always
 // a fresh str (long_to_decimal_string uses PyUnicode_New, never the 1-character singletons);

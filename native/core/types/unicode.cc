@@ -4,6 +4,8 @@
 // singletons, as in CPython.
 #include <cstring>
 
+#include <cstdio>
+
 #include "../refcount.h"
 #include "types.h"
 
@@ -185,6 +187,56 @@ bool unicode_eq(const PyObject* x, const PyObject* y) {
   if (a->length != b->length || a->state.kind != b->state.kind) return false;
   return std::memcmp(PyUnicode_DATA(x), PyUnicode_DATA(y),
                      static_cast<size_t>(a->length) * a->state.kind) == 0;
+}
+
+// unicode_repr: quotes chosen as CPython chooses them, escapes for \\, the quote, \n \t \r and
+// the other control characters.
+static std::string str_repr(Runtime&, PyObject* op) {
+  std::string s = PyUnicode_AsUTF8(op);
+  bool has_single = s.find('\'') != std::string::npos;
+  bool has_double = s.find('"') != std::string::npos;
+  char q = has_single && !has_double ? '"' : '\'';
+  std::string out(1, q);
+  for (char c : s) {
+    if (c == q || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += q;
+  return out;
+}
+
+static size_t unicode_sizeof(const PyObject* op) {
+  const PyASCIIObject* a = ascii(op);
+  size_t header = a->state.ascii ? sizeof(PyASCIIObject) : sizeof(PyCompactUnicodeObject);
+  size_t size = header + static_cast<size_t>(a->length + 1) * a->state.kind;
+  // A non-ASCII string whose UTF-8 form was cached carries it too (1-char Latin-1 singletons
+  // are created with it in CPython).
+  if (!a->state.ascii && a->state.statically_allocated) size += 3;
+  return size;
+}
+
+static Py_ssize_t unicode_len(PyObject* op) { return PyUnicode_GetLength(op); }
+
+void init_unicode_type(Runtime& rt) {
+  PyTypeObject* t = rt.Type(rt.str_type);
+  t->tp_repr = str_repr;
+  t->tp_len = unicode_len;
+  t->tp_sizeof = unicode_sizeof;
+  t->tp_js = JsShape::Str;
 }
 
 RCL_END_NAMESPACE

@@ -1,14 +1,18 @@
-// weakref.cc — weakref objects: a doubly linked list per referent (heap-type instances keep its
-// head in the pre-header at op-32, heap types in... the same slot rule: only instances and
-// classes support weakrefs here, as in CPython where int/str/tuple/list/dict do not).
+// weakref.cc — weakref objects: a doubly linked list per referent, whose head is where the
+// referent's type says (tp_weaklistoffset: sets and frozensets; heap-class instances keep it in
+// the pre-header at op-32, MANAGED_WEAKREF). Types with neither (int, str, tuple, list, dict)
+// refuse weak references, as in CPython.
 #include "../refcount.h"
 #include "types.h"
 
 RCL_BEGIN_NAMESPACE
 
 PyWeakReference** weakref_list_slot(PyObject* op) {
-  if (Py_TYPE(op)->tp_kind == TypeKind::Instance)
+  PyTypeObject* tp = Py_TYPE(op);
+  if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_WEAKREF))
     return reinterpret_cast<PyWeakReference**>(_PyObject_ManagedWeakrefSlot(op));
+  if (tp->tp_weaklistoffset != 0)
+    return reinterpret_cast<PyWeakReference**>(reinterpret_cast<char*>(op) + tp->tp_weaklistoffset);
   return nullptr;
 }
 
@@ -113,7 +117,15 @@ static void weakref_dealloc(Runtime& rt, PyObject* op) {
   rt.gc_object_free(op);
 }
 
+// A weakref owns no reference: its referent is borrowed, its callback lives in the host.
 static int weakref_traverse(PyObject*, visitproc, void*) { return 0; }
+
+static std::string weakref_repr(Runtime&, PyObject* op) {
+  auto* w = reinterpret_cast<PyWeakReference*>(op);
+  if (w->wr_object == nullptr) return "<weakref at " + repr_address(op) + "; dead>";
+  return "<weakref at " + repr_address(op) + "; to '" + Py_TYPE(w->wr_object)->tp_name + "' at " +
+         repr_address(w->wr_object) + ">";
+}
 
 static int weakref_tp_clear(Runtime& rt, PyObject* op) {
   PyWeakReference* self = as_wr(op);
@@ -127,6 +139,7 @@ void init_weakref_type(Runtime& rt) {
   PyTypeObject* t = rt.Type(rt.weakref_type);
   t->tp_dealloc = weakref_dealloc;
   t->tp_traverse = weakref_traverse;
+  t->tp_repr = weakref_repr;
   t->tp_clear = weakref_tp_clear;
 }
 
