@@ -19,7 +19,7 @@ export {
   CtypesModule,
   CApi,
   BUILDS,
-} from './runtime.js';
+} from './runtime/index.js';
 export type {
   Build,
   AllocatorName,
@@ -36,7 +36,7 @@ export type {
   PyObjectType,
   MallocStats,
   SizeClassStats,
-} from './runtime.js';
+} from './runtime/index.js';
 export {
   RefcountError,
   NegativeRefcountError,

@@ -4,7 +4,7 @@
  * changed, the error says by how much, and which types of object account for it (the guarded
  * registry of live objects knows every object: {@link SysModule.census}).
  */
-import type { Runtime } from './runtime.js';
+import type { Runtime } from './runtime/index.js';
 
 /** What a runtime holds at one moment. */
 export interface HeapSnapshot {

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
-import { Runtime } from '../runtime.js';
+import { Runtime } from '../runtime/index.js';
 import { findPython, runPython } from './python.js';
 import { goal, makeRow, missingRow, nowNs, type RowSpec } from './stats.js';
 import type { BenchRow } from './types.js';

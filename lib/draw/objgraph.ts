@@ -6,7 +6,7 @@
  * tracks (instances, lists, dicts, classes, tuples not yet untracked...). Atomic objects —
  * ints, floats, strs, None — are never tracked, so showGrowth does not count them.
  */
-import type { Address, Ref, Runtime } from '../runtime.js';
+import type { Address, Ref, Runtime } from '../runtime/index.js';
 import { toDot, type DotOptions } from './dot.js';
 import { snapshot, hexAddr, type HeapEdge, type HeapNode, type HeapSnapshot } from './snapshot.js';
 import { toSvg } from './svg.js';

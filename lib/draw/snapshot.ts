@@ -5,7 +5,7 @@
  * records are the counts the program sees.
  */
 import { RefcountError } from '../errors.js';
-import type { Address, Ref, Runtime } from '../runtime.js';
+import type { Address, Ref, Runtime } from '../runtime/index.js';
 
 /** Where an object is as far as the cycle collector is concerned. */
 export type GcState = 'untracked' | 'generation 0' | 'generation 1' | 'generation 2' | 'permanent' | 'freed' | 'unknown';

@@ -241,7 +241,7 @@ function exp5Body(ctx: ScenarioContext, collect: boolean): void {
   print('*'.repeat(10));
 }
 
-type PyInputRef = import('../runtime.js').Ref | null;
+type PyInputRef = import('../runtime/index.js').Ref | null;
 
 export const exp_5 = defineScenario({
   name: 'exp_5',

@@ -7,7 +7,7 @@
  * allowLeaks(rt, reason). Runtimes created with guard: false are checked on totals only.
  */
 import { afterEach, beforeEach } from 'vitest';
-import { Runtime, type RuntimeOptions } from '../../lib/runtime.js';
+import { Runtime, type RuntimeOptions } from '../../lib/runtime/index.js';
 import { diffSnapshots, formatLeakReport, heapSnapshot, leaksAllowed, type HeapSnapshot } from '../../lib/leaks.js';
 
 interface Tracked {
