@@ -1,6 +1,6 @@
 /** The C API on raw addresses. */
 import type { Address } from '../binding.js';
-import type { Runtime } from './runtime.js';
+import { nativeOf, type Runtime } from './runtime.js';
 
 /** The C API on raw addresses. */
 export class CApi {
@@ -32,10 +32,10 @@ export class CApi {
    */
   readonly decrefMany: (ops: Float64Array | BigUint64Array) => void;
   readonly #rt: Runtime;
-  /** @internal */
+  /** Made by the runtime (not for user code). */
   constructor(rt: Runtime) {
     this.#rt = rt;
-    const n = rt.native;
+    const n = nativeOf(rt);
     this.Py_INCREF = n.incref;
     this.Py_DECREF = n.decref;
     this.Py_XINCREF = n.xincref;
@@ -48,72 +48,72 @@ export class CApi {
   }
   /** Py_NewRef(op): incref and return op. */
   Py_NewRef(op: Address): Address {
-    this.#rt.native.incref(op);
+    nativeOf(this.#rt).incref(op);
     return op;
   }
   /** Py_XNewRef(op): NULL (0) passes through. */
   Py_XNewRef(op: Address): Address {
-    this.#rt.native.xincref(op);
+    nativeOf(this.#rt).xincref(op);
     return op;
   }
   /** Py_SET_REFCNT(op, n): a no-op on immortal objects (3.12). */
   Py_SET_REFCNT(op: Address, n: number | bigint): void {
-    this.#rt.native.setRefcnt(op, n);
+    nativeOf(this.#rt).setRefcnt(op, n);
   }
   /** Py_TYPE(op)->tp_name. */
   Py_TYPE(op: Address): string {
-    return this.#rt.native.typeName(op);
+    return nativeOf(this.#rt).typeName(op);
   }
   /** _Py_IsImmortal(op). */
   _Py_IsImmortal(op: Address): boolean {
-    return this.#rt.native.isImmortal(op);
+    return nativeOf(this.#rt).isImmortal(op);
   }
   PyMem_RawMalloc(n: number): Address {
-    return this.#rt.native.memMalloc('r', n);
+    return nativeOf(this.#rt).memMalloc('r', n);
   }
   PyMem_RawCalloc(nelem: number, elsize: number): Address {
-    return this.#rt.native.memCalloc('r', nelem, elsize);
+    return nativeOf(this.#rt).memCalloc('r', nelem, elsize);
   }
   PyMem_RawRealloc(p: Address, n: number): Address {
-    return this.#rt.native.memRealloc('r', p, n);
+    return nativeOf(this.#rt).memRealloc('r', p, n);
   }
   PyMem_RawFree(p: Address): void {
-    this.#rt.native.memFree('r', p);
+    nativeOf(this.#rt).memFree('r', p);
   }
   PyMem_Malloc(n: number): Address {
-    return this.#rt.native.memMalloc('m', n);
+    return nativeOf(this.#rt).memMalloc('m', n);
   }
   PyMem_Calloc(nelem: number, elsize: number): Address {
-    return this.#rt.native.memCalloc('m', nelem, elsize);
+    return nativeOf(this.#rt).memCalloc('m', nelem, elsize);
   }
   PyMem_Realloc(p: Address, n: number): Address {
-    return this.#rt.native.memRealloc('m', p, n);
+    return nativeOf(this.#rt).memRealloc('m', p, n);
   }
   PyMem_Free(p: Address): void {
-    this.#rt.native.memFree('m', p);
+    nativeOf(this.#rt).memFree('m', p);
   }
   PyObject_Malloc(n: number): Address {
-    return this.#rt.native.memMalloc('o', n);
+    return nativeOf(this.#rt).memMalloc('o', n);
   }
   PyObject_Calloc(nelem: number, elsize: number): Address {
-    return this.#rt.native.memCalloc('o', nelem, elsize);
+    return nativeOf(this.#rt).memCalloc('o', nelem, elsize);
   }
   PyObject_Realloc(p: Address, n: number): Address {
-    return this.#rt.native.memRealloc('o', p, n);
+    return nativeOf(this.#rt).memRealloc('o', p, n);
   }
   PyObject_Free(p: Address): void {
-    this.#rt.native.memFree('o', p);
+    nativeOf(this.#rt).memFree('o', p);
   }
   /** Raw bytes at addr (guarded: only memory this runtime owns). */
   readBytes(addr: Address, n: number): Buffer {
-    return this.#rt.native.readBytes(addr, n);
+    return nativeOf(this.#rt).readBytes(addr, n);
   }
   /** Writes raw bytes at addr. */
   writeBytes(addr: Address, data: Buffer): void {
-    this.#rt.native.writeBytes(addr, data);
+    nativeOf(this.#rt).writeBytes(addr, data);
   }
   /** Checks every allocator invariant; returns null when valid, else what is wrong. */
   validateHeap(): string | null {
-    return this.#rt.native.memValidate();
+    return nativeOf(this.#rt).memValidate();
   }
 }

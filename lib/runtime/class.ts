@@ -1,7 +1,7 @@
 /** Classes made by {@link Runtime.defineClass}. */
 import type { Address } from '../binding.js';
-import type { Runtime } from './runtime.js';
-import { Ref } from './ref.js';
+import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
+import { Ref, addressOf, wrapAddress } from './ref.js';
 import type { PyInput } from './convert.js';
 
 /** Options of {@link Runtime.defineClass}. */
@@ -24,7 +24,7 @@ export class PyClass {
   readonly ref: Ref;
   readonly name: string;
   readonly #rt: Runtime;
-  /** @internal */
+  /** Made by the runtime (not for user code). */
   constructor(rt: Runtime, addr: Address, name: string) {
     this.#rt = rt;
     this.ref = new Ref(rt, addr, true);
@@ -41,12 +41,12 @@ export class PyClass {
    */
   new(attrs?: { readonly [name: string]: PyInput }): Ref {
     const rt = this.#rt;
-    const cls = this.ref._addr();
-    if (attrs === undefined) return rt.wrap(rt.native.callClass(cls));
+    const cls = addressOf(this.ref);
+    if (attrs === undefined) return wrapAddress(rt, nativeOf(rt).callClass(cls));
     // One crossing when every value is a primitive or a Ref (the common case): cls() and the
     // setattrs run in a single native call. The pairs go in the runtime's packed block (see
     // callClassPacked in the addon); strings and bigints ride along as extra arguments.
-    const packed = rt.native.packed;
+    const packed = nativeOf(rt).packed;
     let extra: (string | bigint)[] | undefined;
     let k = 0;
     for (const name in attrs) {
@@ -62,27 +62,27 @@ export class PyClass {
         packed[at + 1] = v ? PACKED_TRUE : PACKED_FALSE;
       } else if (v instanceof Ref) {
         packed[at + 1] = PACKED_ADDRESS;
-        packed[at + 2] = rt.addrOf(v);
+        packed[at + 2] = addressOf(v, rt);
       } else if (typeof v === 'string' || typeof v === 'bigint') {
         packed[at + 1] = PACKED_EXTRA;
         packed[at + 2] = (extra ??= []).push(v) - 1;
       } else {
         return this.#newSlow(attrs);
       }
-      packed[at] = rt.nameSlot(name);
+      packed[at] = nameSlotOf(rt, name);
       k++;
     }
     packed[0] = k;
-    const call = rt.native.callClassPacked;
-    if (extra === undefined) return rt.wrap(call(cls));
+    const call = nativeOf(rt).callClassPacked;
+    if (extra === undefined) return wrapAddress(rt, call(cls));
     // direct calls for one or two extras: a spread call takes V8's slow API-call path
-    if (extra.length === 1) return rt.wrap(call(cls, extra[0] as string | bigint));
-    if (extra.length === 2) return rt.wrap(call(cls, extra[0] as string | bigint, extra[1] as string | bigint));
-    return rt.wrap(call(cls, ...extra));
+    if (extra.length === 1) return wrapAddress(rt, call(cls, extra[0] as string | bigint));
+    if (extra.length === 2) return wrapAddress(rt, call(cls, extra[0] as string | bigint, extra[1] as string | bigint));
+    return wrapAddress(rt, call(cls, ...extra));
   }
   // Values that need converting first (lists, dicts...): cls(), then one setattr each.
   #newSlow(attrs: { readonly [name: string]: PyInput }): Ref {
-    const obj = this.#rt.wrap(this.#rt.native.callClass(this.ref._addr()));
+    const obj = wrapAddress(this.#rt, nativeOf(this.#rt).callClass(addressOf(this.ref)));
     try {
       for (const k in attrs) obj.setattr(k, attrs[k]);
     } catch (e) {

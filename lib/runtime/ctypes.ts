@@ -1,7 +1,7 @@
 /** The `ctypes` facade. */
 import type { Address } from '../binding.js';
-import type { Runtime } from './runtime.js';
-import type { Ref } from './ref.js';
+import { nativeOf, type Runtime } from './runtime.js';
+import { wrapAddress, type Ref } from './ref.js';
 
 /** `ctypes.c_long.from_address(addr)`: the signed 64-bit word at addr. */
 export interface CLong {
@@ -26,11 +26,11 @@ export class CtypesModule {
   readonly c_long: { from_address(addr: Address): CLong };
   readonly c_ssize_t: { from_address(addr: Address): CLong };
   readonly #rt: Runtime;
-  /** @internal */
+  /** Made by the runtime (not for user code). */
   constructor(rt: Runtime) {
     this.#rt = rt;
     const from_address = (addr: Address): CLong => {
-      const n = rt.native;
+      const n = nativeOf(rt);
       return {
         get value() {
           return n.readWord(addr);
@@ -49,7 +49,7 @@ export class CtypesModule {
     const rt = this.#rt;
     return {
       get value() {
-        return rt.wrap(rt.native.cast(addr));
+        return wrapAddress(rt, nativeOf(rt).cast(addr));
       },
     };
   }

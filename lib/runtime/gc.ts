@@ -1,6 +1,6 @@
 /** The `gc` module facade. */
-import type { Runtime } from './runtime.js';
-import { Ref } from './ref.js';
+import { nativeOf, writeStderrOf, type Runtime } from './runtime.js';
+import { Ref, addressOf, wrapAddress } from './ref.js';
 import { exceptionIgnored } from './util.js';
 
 /** The gc callback info, as CPython passes it. */
@@ -23,86 +23,86 @@ export class GcModule {
   readonly callbacks: GcCallback[] = [];
   readonly #rt: Runtime;
   #garbage: Ref | undefined;
-  /** @internal */
+  /** Made by the runtime (not for user code). */
   constructor(rt: Runtime) {
     this.#rt = rt;
-    rt.native.setGcDispatch((phase, generation, collected, uncollectable) => {
+    nativeOf(rt).setGcDispatch((phase, generation, collected, uncollectable) => {
       for (const cb of [...this.callbacks]) {
         try {
           cb(phase as 'start' | 'stop', { generation, collected, uncollectable });
         } catch (err) {
-          rt.writeStderr(exceptionIgnored('<gc callback>', err));
+          writeStderrOf(rt, exceptionIgnored('<gc callback>', err));
         }
       }
     });
   }
   /** gc.collect(generation = 2): the number of unreachable objects found. */
   collect(generation = 2): number {
-    return this.#rt.native.gcCollect(generation);
+    return nativeOf(this.#rt).gcCollect(generation);
   }
   enable(): void {
-    this.#rt.native.gcSetEnabled(true);
+    nativeOf(this.#rt).gcSetEnabled(true);
   }
   disable(): void {
-    this.#rt.native.gcSetEnabled(false);
+    nativeOf(this.#rt).gcSetEnabled(false);
   }
   isEnabled(): boolean {
-    return this.#rt.native.gcIsEnabled();
+    return nativeOf(this.#rt).gcIsEnabled();
   }
   getCount(): [number, number, number] {
-    return this.#rt.native.gcGetCount();
+    return nativeOf(this.#rt).gcGetCount();
   }
   getThreshold(): [number, number, number] {
-    return this.#rt.native.gcGetThreshold();
+    return nativeOf(this.#rt).gcGetThreshold();
   }
   setThreshold(threshold0: number, threshold1?: number, threshold2?: number): void {
-    this.#rt.native.gcSetThreshold(threshold0, threshold1, threshold2);
+    nativeOf(this.#rt).gcSetThreshold(threshold0, threshold1, threshold2);
   }
   getStats(): { collections: number; collected: number; uncollectable: number }[] {
-    return this.#rt.native.gcGetStats();
+    return nativeOf(this.#rt).gcGetStats();
   }
   /** gc.get_objects(generation): new references to every tracked object (of a generation). */
   getObjects(generation?: number | null): Ref[] {
-    return this.#rt.native.gcGetObjects(generation ?? undefined).map((a) => this.#rt.wrap(a));
+    return nativeOf(this.#rt).gcGetObjects(generation ?? undefined).map((a) => wrapAddress(this.#rt, a));
   }
   getReferrers(...objs: Ref[]): Ref[] {
-    return this.#rt.native.gcGetReferrers(objs.map((o) => this.#rt.addrOf(o))).map((a) => this.#rt.wrap(a));
+    return nativeOf(this.#rt).gcGetReferrers(objs.map((o) => addressOf(o, this.#rt))).map((a) => wrapAddress(this.#rt, a));
   }
   getReferents(...objs: Ref[]): Ref[] {
-    return this.#rt.native.gcGetReferents(objs.map((o) => this.#rt.addrOf(o))).map((a) => this.#rt.wrap(a));
+    return nativeOf(this.#rt).gcGetReferents(objs.map((o) => addressOf(o, this.#rt))).map((a) => wrapAddress(this.#rt, a));
   }
   isTracked(obj: Ref): boolean {
-    return this.#rt.native.gcIsTracked(this.#rt.addrOf(obj));
+    return nativeOf(this.#rt).gcIsTracked(addressOf(obj, this.#rt));
   }
   isFinalized(obj: Ref): boolean {
-    return this.#rt.native.gcIsFinalized(this.#rt.addrOf(obj));
+    return nativeOf(this.#rt).gcIsFinalized(addressOf(obj, this.#rt));
   }
   /** Which generation holds obj: 0..2, 3 = permanent, -1 = untracked. */
   generationOf(obj: Ref): number {
-    return this.#rt.native.gcGenerationOf(this.#rt.addrOf(obj));
+    return nativeOf(this.#rt).gcGenerationOf(addressOf(obj, this.#rt));
   }
   freeze(): void {
-    this.#rt.native.gcFreeze();
+    nativeOf(this.#rt).gcFreeze();
   }
   unfreeze(): void {
-    this.#rt.native.gcUnfreeze();
+    nativeOf(this.#rt).gcUnfreeze();
   }
   getFreezeCount(): number {
-    return this.#rt.native.gcGetFreezeCount();
+    return nativeOf(this.#rt).gcGetFreezeCount();
   }
   getDebug(): number {
-    return this.#rt.native.gcGetDebug();
+    return nativeOf(this.#rt).gcGetDebug();
   }
   setDebug(flags: number): void {
-    this.#rt.native.gcSetDebug(flags);
+    nativeOf(this.#rt).gcSetDebug(flags);
   }
   /** gc.garbage: the runtime's list (borrowed; mutate it in place). */
   get garbage(): Ref {
     if (this.#garbage === undefined) {
       // gcGarbage() returns a new reference; the runtime owns the list for its whole life, so the
       // borrowed Ref gives that reference straight back (it used to keep it: one leaked reference).
-      const a = this.#rt.native.gcGarbage();
-      this.#rt.native.decref(a);
+      const a = nativeOf(this.#rt).gcGarbage();
+      nativeOf(this.#rt).decref(a);
       this.#garbage = new Ref(this.#rt, a, true);
     }
     return this.#garbage;

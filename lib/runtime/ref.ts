@@ -1,8 +1,8 @@
 /** {@link Ref} (one owned strong reference) and the leak tracking of lost Refs. */
 import { RefcountError } from '../errors.js';
 import type { Address, NativeRuntime } from '../binding.js';
-import type { Runtime } from './runtime.js';
-import { isPrimitive, type PyInput, type PyValue } from './convert.js';
+import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
+import { isPrimitive, withObject, type PyInput, type PyValue } from './convert.js';
 import { hex, INSPECT, INSPECT_REPR_MAX } from './util.js';
 
 const LEAK_CODE = 'REFCOUNT_LAB_LEAKED_REF';
@@ -22,8 +22,8 @@ const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
   if (t.rt.closed) return;
   let typeName: string;
   try {
-    if (t.rt.native.isImmortal(t.addr)) return;
-    typeName = t.rt.native.typeName(t.addr);
+    if (nativeOf(t.rt).isImmortal(t.addr)) return;
+    typeName = nativeOf(t.rt).typeName(t.addr);
   } catch (e) {
     if (!(e instanceof RefcountError)) throw e;
     process.emitWarning(
@@ -51,7 +51,7 @@ const PENDING_LIMIT = 4096;
 
 function flushPending(): void {
   flushScheduled = false;
-  for (const r of pending) r._registerIfOwned();
+  for (const r of pending) registerIfOwned(r);
   pending.length = 0;
 }
 
@@ -68,6 +68,9 @@ function track(r: Ref): void {
  * One owned strong reference to an object of a {@link Runtime}, like a Python name binding.
  * `release()` is `del name`; `dup()` is `other = name` (Py_NewRef).
  */
+let refAddress: (r: Ref) => Address;
+let registerIfOwned: (r: Ref) => void;
+
 export class Ref implements Disposable {
   readonly #rt: Runtime;
   readonly #addr: Address;
@@ -76,7 +79,7 @@ export class Ref implements Disposable {
   #registered = false;
   #kind: string | undefined;
 
-  /** @internal Wraps an address whose reference the new Ref now owns. */
+  /** Made by the runtime (not for user code): wraps an address whose reference the new Ref now owns. */
   constructor(rt: Runtime, addr: Address, borrowed = false) {
     this.#rt = rt;
     this.#addr = addr;
@@ -113,7 +116,7 @@ export class Ref implements Disposable {
   }
   /** True when this is Python's None. */
   get isNone(): boolean {
-    return this.#check() === this.#rt.native.singletons.None;
+    return this.#check() === nativeOf(this.#rt).singletons.None;
   }
   /** Py_NewRef: a new Ref owning one more reference to the same object. */
   dup(): Ref {
@@ -147,7 +150,7 @@ export class Ref implements Disposable {
    * CPython allocates it: an int's repr is always a fresh str, even for one character. This is
    * what an f-string's `{x = }` / `{x!r}` creates and drops between two lines of the talk. */
   reprObject(): Ref {
-    return this.#rt.wrap(this.#n().reprObject(this.#check()));
+    return wrapAddress(this.#rt, this.#n().reprObject(this.#check()));
   }
   toString(): string {
     return this.#released ? '<released Ref>' : this.repr();
@@ -170,25 +173,25 @@ export class Ref implements Disposable {
   /** getattr(obj, name): a new reference. */
   getattr(name: string): Ref {
     const a = this.#check();
-    return this.#rt.wrap(this.#n().getattr(a, this.#rt.nameSlot(name)));
+    return wrapAddress(this.#rt, this.#n().getattr(a, nameSlotOf(this.#rt, name)));
   }
   /** setattr(obj, name, value). */
   setattr(name: string, value: PyInput): void {
     const a = this.#check();
-    const slot = this.#rt.nameSlot(name);
-    if (value instanceof Ref) this.#n().setattr(a, slot, this.#rt.addrOf(value));
+    const slot = nameSlotOf(this.#rt, name);
+    if (value instanceof Ref) this.#n().setattr(a, slot, addressOf(value, this.#rt));
     else if (isPrimitive(value)) this.#n().setattrValue(a, slot, value);
-    else this.#rt.withObject(value, (v) => this.#n().setattr(a, slot, v));
+    else withObject(this.#rt, value, (v) => this.#n().setattr(a, slot, v));
   }
   /** delattr(obj, name). */
   delattr(name: string): void {
     const a = this.#check();
-    this.#n().delattr(a, this.#rt.nameSlot(name));
+    this.#n().delattr(a, nameSlotOf(this.#rt, name));
   }
   /** hasattr(obj, name). */
   hasattr(name: string): boolean {
     const a = this.#check();
-    return this.#n().hasattr(a, this.#rt.nameSlot(name));
+    return this.#n().hasattr(a, nameSlotOf(this.#rt, name));
   }
 
   // ------------------------------------------------------------------ containers
@@ -199,43 +202,43 @@ export class Ref implements Disposable {
   /** obj[key]: an index for lists and tuples, any hashable value for dicts. */
   getitem(key: PyInput): Ref {
     const a = this.#check();
-    if (this.kind === 'dict') return this.#rt.withObject(key, (k) => this.#rt.wrap(this.#n().getitemKey(a, k)));
-    return this.#rt.wrap(this.#n().getitemIndex(a, this.#index(key)));
+    if (this.kind === 'dict') return withObject(this.#rt, key, (k) => wrapAddress(this.#rt, this.#n().getitemKey(a, k)));
+    return wrapAddress(this.#rt, this.#n().getitemIndex(a, this.#index(key)));
   }
   /** obj[key] = value. */
   setitem(key: PyInput, value: PyInput): void {
     const a = this.#check();
-    this.#rt.withObject(value, (v) => {
-      if (this.kind === 'dict') this.#rt.withObject(key, (k) => this.#n().setitemKey(a, k, v));
+    withObject(this.#rt, value, (v) => {
+      if (this.kind === 'dict') withObject(this.#rt, key, (k) => this.#n().setitemKey(a, k, v));
       else this.#n().setitemIndex(a, this.#index(key), v);
     });
   }
   /** del obj[key]. */
   delitem(key: PyInput): void {
     const a = this.#check();
-    if (this.kind === 'dict') this.#rt.withObject(key, (k) => this.#n().delitemKey(a, k));
+    if (this.kind === 'dict') withObject(this.#rt, key, (k) => this.#n().delitemKey(a, k));
     else this.#n().delitemIndex(a, this.#index(key));
   }
   /** list.append(value). */
   append(value: PyInput): void {
     const a = this.#check();
-    if (value instanceof Ref) this.#n().append(a, this.#rt.addrOf(value));
+    if (value instanceof Ref) this.#n().append(a, addressOf(value, this.#rt));
     else if (isPrimitive(value)) this.#n().appendValue(a, value);
-    else this.#rt.withObject(value, (v) => this.#n().append(a, v));
+    else withObject(this.#rt, value, (v) => this.#n().append(a, v));
   }
   /** list.insert(index, value). */
   insert(index: number, value: PyInput): void {
     const a = this.#check();
-    this.#rt.withObject(value, (v) => this.#n().insert(a, this.#index(index), v));
+    withObject(this.#rt, value, (v) => this.#n().insert(a, this.#index(index), v));
   }
   /** list.pop(index = -1) or dict.pop(key): the removed object, as a new reference. */
   pop(key?: PyInput): Ref {
     const a = this.#check();
     if (this.kind === 'dict') {
       if (key === undefined) throw new TypeError('dict.pop() needs a key');
-      return this.#rt.withObject(key, (k) => this.#rt.wrap(this.#n().popKey(a, k)));
+      return withObject(this.#rt, key, (k) => wrapAddress(this.#rt, this.#n().popKey(a, k)));
     }
-    return this.#rt.wrap(this.#n().popIndex(a, key === undefined ? -1 : this.#index(key)));
+    return wrapAddress(this.#rt, this.#n().popIndex(a, key === undefined ? -1 : this.#index(key)));
   }
   /** list.clear() / dict.clear(). */
   clear(): void {
@@ -243,27 +246,28 @@ export class Ref implements Disposable {
   }
   /** seq * n: a new list (or tuple). */
   repeat(n: number): Ref {
-    return this.#rt.wrap(this.#n().repeat(this.#check(), this.#index(n)));
+    return wrapAddress(this.#rt, this.#n().repeat(this.#check(), this.#index(n)));
   }
   /** dict.copy() / list.copy(). */
   copy(): Ref {
-    return this.#rt.wrap(this.#n().copy(this.#check()));
+    return wrapAddress(this.#rt, this.#n().copy(this.#check()));
   }
 
-  /** @internal Registers this Ref for leak reports if it still owns its reference. */
-  _registerIfOwned(): void {
+  // Package-internal access (lib/internal.ts), kept off the public type.
+  static {
+    refAddress = (r) => r.#check();
+    registerIfOwned = (r) => r.#registerIfOwned();
+  }
+
+  /** Registers this Ref for leak reports if it still owns its reference. */
+  #registerIfOwned(): void {
     if (this.#released || this.#registered || this.#rt.closed) return;
     this.#registered = true;
     leakRegistry.register(this, { rt: this.#rt, addr: this.#addr }, this);
   }
 
-  /** @internal The address, after the released / closed checks. */
-  _addr(): Address {
-    return this.#check();
-  }
-
   #n(): NativeRuntime {
-    return this.#rt.native;
+    return nativeOf(this.#rt);
   }
   #check(): Address {
     if (this.#released) throw new RefcountError('ERR_RELEASED', `this Ref was already released (it pointed at ${hex(this.#addr)})`);
@@ -274,4 +278,21 @@ export class Ref implements Disposable {
     if (typeof key !== 'number') throw new TypeError(`${this.typeName} indices must be integers`);
     return key;
   }
+}
+
+/**
+ * @internal The address of a Ref, after the released / closed checks; given a runtime, also
+ * checks that `ref` is a Ref of that runtime (ERR_WRONG_RUNTIME otherwise).
+ */
+export function addressOf(ref: Ref, rt?: Runtime): Address {
+  if (rt !== undefined) {
+    if (!(ref instanceof Ref)) throw new TypeError('a Ref is required');
+    if (ref.runtime !== rt) throw new RefcountError('ERR_WRONG_RUNTIME', 'this Ref belongs to another runtime');
+  }
+  return refAddress(ref);
+}
+
+/** @internal A Ref owning the new reference at `addr`. */
+export function wrapAddress(rt: Runtime, addr: Address): Ref {
+  return new Ref(rt, addr);
 }

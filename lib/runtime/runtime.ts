@@ -3,7 +3,6 @@
  * reference, like a Python name binding), classes, and the `sys` / `gc` / `ctypes` / `capi`
  * facades. Every operation is one native call; nothing here re-implements the core.
  */
-import { RefcountError } from '../errors.js';
 import {
   type Address,
   type AllocatorName,
@@ -12,9 +11,9 @@ import {
   type NativeRuntime,
   loadBuild,
 } from '../binding.js';
-import { Ref } from './ref.js';
+import { Ref, addressOf, wrapAddress } from './ref.js';
 import { PyClass, type ClassOptions } from './class.js';
-import { isIterable, isPrimitive, type PyInput } from './convert.js';
+import { isIterable, withObjects, type PyInput } from './convert.js';
 import { WeakRef_ } from './weakref.js';
 import { SysModule } from './sys.js';
 import { GcModule } from './gc.js';
@@ -37,9 +36,12 @@ export interface RuntimeOptions {
 }
 
 /** A Python-style runtime: one heap, one set of singletons, one collector. */
+let nativeOfRuntime: (rt: Runtime) => NativeRuntime;
+let nameSlotOfRuntime: (rt: Runtime, name: string) => number;
+let writeStderrOfRuntime: (rt: Runtime, text: string) => void;
+
 export class Runtime implements Disposable {
-  /** @internal */
-  readonly native: NativeRuntime;
+  readonly #native: NativeRuntime;
   /** Which build this runtime runs on. */
   readonly build: Build;
   /** Guarded mode? */
@@ -65,13 +67,13 @@ export class Runtime implements Disposable {
     // The handle comes with ~100 properties set one by one from C++, which leaves V8 holding it
     // as a dictionary (every `native.fn` load a hash lookup in the generic load IC, ~10% of a
     // dup().release()); Object.fromEntries builds the same object in fast (shaped) mode.
-    this.native = Object.fromEntries(Object.entries(mod.createRuntime(native))) as NativeRuntime;
+    this.#native = Object.fromEntries(Object.entries(mod.createRuntime(native))) as NativeRuntime;
     this.build = build;
-    this.guard = this.native.guard;
-    this.allocator = this.native.allocator;
+    this.guard = this.#native.guard;
+    this.allocator = this.#native.allocator;
     this.#stderr = options.stderr ?? ((t: string) => void process.stderr.write(t));
     // The sink is user code called from native code: a throw is reported, never propagated.
-    this.native.setDebugSink((t) => {
+    this.#native.setDebugSink((t) => {
       try {
         this.#stderr(t);
       } catch (err) {
@@ -104,7 +106,7 @@ export class Runtime implements Disposable {
    * `queueMicrotask(() => rt.close())`.
    */
   get busy(): boolean {
-    return !this.#closed && this.native.busy();
+    return !this.#closed && this.#native.busy();
   }
   /**
    * Drops the whole heap at once (no deallocators run). Idempotent. From inside a callback that
@@ -113,7 +115,7 @@ export class Runtime implements Disposable {
    */
   close(): void {
     if (this.#closed) return;
-    this.native.close();
+    this.#native.close();
     this.#closed = true;
   }
   [Symbol.dispose](): void {
@@ -123,29 +125,25 @@ export class Runtime implements Disposable {
   setStderr(write: (text: string) => void): void {
     this.#stderr = write;
   }
-  /** @internal Writes to the runtime's stderr sink. */
-  writeStderr(text: string): void {
-    this.#stderr(text);
-  }
 
   // ------------------------------------------------------------------ constructors
   /** int(n): small ints -5..256 are the immortal cached objects. */
   int(n: number | bigint): Ref {
     // An integral double beyond 2**53 is still one exact integer: pass its exact value.
     const v = typeof n === 'number' && Number.isInteger(n) && !Number.isSafeInteger(n) ? BigInt(n) : n;
-    return this.wrap(this.native.newInt(v));
+    return wrapAddress(this, this.#native.newInt(v));
   }
   /** float(x). */
   float(x: number): Ref {
-    return this.wrap(this.native.newFloat(x));
+    return wrapAddress(this, this.#native.newFloat(x));
   }
   /** str(s): '' and 1-character Latin-1 strings are immortal singletons. */
   str(s: string): Ref {
-    return this.wrap(this.native.newStr(s));
+    return wrapAddress(this, this.#native.newStr(s));
   }
   /** tuple(items): the empty tuple is the immortal singleton. */
   tuple(items: readonly PyInput[] = []): Ref {
-    return this.withObjects(items, (a) => this.wrap(this.native.newTuple(a)));
+    return withObjects(this, items, (a) => wrapAddress(this, this.#native.newTuple(a)));
   }
   /**
    * The display `[a, b, c]` (BUILD_LIST): exactly `items.length` slots, so
@@ -154,34 +152,34 @@ export class Runtime implements Disposable {
    * appends to `rt.list()` do here.
    */
   list(items: readonly PyInput[] = []): Ref {
-    return this.withObjects(items, (a) => this.wrap(this.native.newList(a)));
+    return withObjects(this, items, (a) => wrapAddress(this, this.#native.newList(a)));
   }
   /** dict(entries): pairs, a Map or a plain object. */
   dict(entries: Iterable<readonly [PyInput, PyInput]> | ReadonlyMap<PyInput, PyInput> | { readonly [k: string]: PyInput } = []): Ref {
     const pairs: (readonly [PyInput, PyInput])[] =
       entries instanceof Map || isIterable(entries) ? [...(entries as Iterable<readonly [PyInput, PyInput]>)] : Object.entries(entries);
-    return this.withObjects(
+    return withObjects(this, 
       pairs.map((p) => p[0]),
-      (keys) => this.withObjects(pairs.map((p) => p[1]), (values) => this.wrap(this.native.newDict(keys, values))),
+      (keys) => withObjects(this, pairs.map((p) => p[1]), (values) => wrapAddress(this, this.#native.newDict(keys, values))),
     );
   }
   /** A new reference to None (immortal). */
   get None(): Ref {
-    return this.wrap(this.#newRef(this.native.singletons.None));
+    return wrapAddress(this, this.#newRef(this.#native.singletons.None));
   }
   /** A new reference to True (immortal). */
   get True(): Ref {
-    return this.wrap(this.#newRef(this.native.singletons.True));
+    return wrapAddress(this, this.#newRef(this.#native.singletons.True));
   }
   /** A new reference to False (immortal). */
   get False(): Ref {
-    return this.wrap(this.#newRef(this.native.singletons.False));
+    return wrapAddress(this, this.#newRef(this.#native.singletons.False));
   }
   /** A heap class, like `class Name: pass`. */
   defineClass(name: string, options: ClassOptions = {}): PyClass {
     const finalize = options.finalize;
     const legacyDel = options.legacyDel;
-    const addr = this.native.defineClass(
+    const addr = this.#native.defineClass(
       name,
       options.module ?? '__main__',
       finalize ? (a) => this.#callUser(`<function ${name}.__del__>`, a, finalize) : null,
@@ -191,90 +189,61 @@ export class Runtime implements Disposable {
   }
   /** weakref.ref(obj, callback): a Ref to a weakref object; `deref()` it to get the referent. */
   weakref(obj: Ref, callback?: (wr: WeakRef_) => void): WeakRef_ {
-    const target = this.addrOf(obj);
+    const target = addressOf(obj, this);
     const cb = callback ? (a: Address) => this.#callUser('<weakref callback>', a, (r) => callback(new WeakRef_(this, r))) : null;
-    return new WeakRef_(this, this.wrap(this.native.weakrefNew(target, cb)));
+    return new WeakRef_(this, wrapAddress(this, this.#native.weakrefNew(target, cb)));
   }
   /** id(obj). */
   id(ref: Ref): Address {
-    return this.addrOf(ref);
+    return addressOf(ref, this);
   }
 
   // ------------------------------------------------------------------ internals
-  /** @internal A Ref owning the new reference at `addr`. */
-  wrap(addr: Address): Ref {
-    return new Ref(this, addr);
+  // Package-internal access (lib/internal.ts), kept off the public type.
+  static {
+    nativeOfRuntime = (rt) => rt.#native;
+    nameSlotOfRuntime = (rt, name) => rt.#nameSlot(name);
+    writeStderrOfRuntime = (rt, text) => rt.#stderr(text);
   }
-  /** @internal The native slot of an attribute name (interned once per runtime; the native
-   * attribute functions take the slot instead of the string). */
-  nameSlot(name: string): number {
+  /** The native slot of an attribute name (interned once per runtime; the native attribute
+   * functions take the slot instead of the string). */
+  #nameSlot(name: string): number {
     if (typeof name !== 'string') throw new TypeError('attribute name must be a string');
     let slot = this.#nameSlots.get(name);
     if (slot === undefined) {
-      slot = this.native.internSlot(name);
+      slot = this.#native.internSlot(name);
       this.#nameSlots.set(name, slot);
     }
     return slot;
   }
-  /** @internal The address of a Ref of this runtime. */
-  addrOf(ref: Ref): Address {
-    if (!(ref instanceof Ref)) throw new TypeError('a Ref is required');
-    if (ref.runtime !== this) throw new RefcountError('ERR_WRONG_RUNTIME', 'this Ref belongs to another runtime');
-    return ref._addr();
-  }
-  /** @internal Converts a JS value to an object (a new reference, or a borrowed Ref's). */
-  withObject<T>(value: PyInput, fn: (addr: Address) => T): T {
-    if (value instanceof Ref) return fn(this.addrOf(value));
-    if (!isPrimitive(value)) return this.withObjects([value], (a) => fn(a[0] as Address));
-    const a = this.native.fromJs(value);
-    try {
-      return fn(a);
-    } finally {
-      this.native.decref(a);
-    }
-  }
-  /** @internal Converts values, calls fn with their addresses, releases the temporaries. */
-  withObjects<T>(values: readonly PyInput[], fn: (addrs: Address[]) => T): T {
-    const temps: Address[] = [];
-    try {
-      const addrs = values.map((v) => this.#toObject(v, temps));
-      return fn(addrs);
-    } finally {
-      for (const t of temps) this.native.decref(t);
-    }
-  }
   #newRef(a: Address): Address {
-    this.native.incref(a);
-    return a;
-  }
-  #toObject(v: PyInput, temps: Address[]): Address {
-    if (v instanceof Ref) return this.addrOf(v);
-    let a: Address;
-    if (isPrimitive(v)) a = this.native.fromJs(v);
-    else if (Array.isArray(v)) a = this.withObjects(v as readonly PyInput[], (items) => this.native.newList(items));
-    else if (v instanceof Map) {
-      const pairs = [...(v as ReadonlyMap<PyInput, PyInput>)];
-      a = this.withObjects(pairs.map((p) => p[0]), (k) => this.withObjects(pairs.map((p) => p[1]), (vals) => this.native.newDict(k, vals)));
-    } else if (typeof v === 'object') {
-      const pairs = Object.entries(v as { readonly [k: string]: PyInput });
-      a = this.withObjects(pairs.map((p) => p[0]), (k) => this.withObjects(pairs.map((p) => p[1]), (vals) => this.native.newDict(k, vals)));
-    } else {
-      throw new TypeError(`cannot convert a ${typeof v} to a Python object`);
-    }
-    temps.push(a);
+    this.#native.incref(a);
     return a;
   }
   /** Calls user code from a native callback: never lets an exception cross into C. */
   #callUser(what: string, addr: Address, fn: (self: Ref) => void): void {
     let self: Ref | undefined;
     try {
-      this.native.incref(addr);
+      this.#native.incref(addr);
       self = new Ref(this, addr);
       fn(self);
     } catch (err) {
-      this.writeStderr(exceptionIgnored(what, err));
+      this.#stderr(exceptionIgnored(what, err));
     } finally {
       if (self && !self.released) self.release();
     }
   }
+}
+
+/** @internal The native function table of a runtime. */
+export function nativeOf(rt: Runtime): NativeRuntime {
+  return nativeOfRuntime(rt);
+}
+/** @internal The native slot of an attribute name in a runtime. */
+export function nameSlotOf(rt: Runtime, name: string): number {
+  return nameSlotOfRuntime(rt, name);
+}
+/** @internal Writes to the runtime's stderr sink. */
+export function writeStderrOf(rt: Runtime, text: string): void {
+  writeStderrOfRuntime(rt, text);
 }

@@ -1,8 +1,8 @@
 /** The `sys` facade. */
 import { RefcountError } from '../errors.js';
 import type { AllocatorName } from '../binding.js';
-import type { Runtime } from './runtime.js';
-import type { Ref } from './ref.js';
+import { nativeOf, type Runtime } from './runtime.js';
+import { addressOf, type Ref } from './ref.js';
 
 /** One size class of {@link MallocStats} (a line of the per-class table of debugmallocstats). */
 export interface SizeClassStats {
@@ -43,48 +43,48 @@ export interface MallocStats {
 /** `sys`: refcounts, sizes, the debug build's totals, allocator statistics. */
 export class SysModule {
   readonly #rt: Runtime;
-  /** @internal */
+  /** Made by the runtime (not for user code). */
   constructor(rt: Runtime) {
     this.#rt = rt;
   }
   /** sys.getrefcount(obj): ob_refcnt + 1 (the argument); 4294967295 for immortals (3.12). */
   getrefcount(ref: Ref): number | bigint {
-    return this.#rt.native.getrefcount(this.#rt.addrOf(ref));
+    return nativeOf(this.#rt).getrefcount(addressOf(ref, this.#rt));
   }
   /** sys.getsizeof(obj): __sizeof__ + the GC pre-header. */
   getsizeof(ref: Ref): number {
-    return this.#rt.native.sizeof(this.#rt.addrOf(ref));
+    return nativeOf(this.#rt).sizeof(addressOf(ref, this.#rt));
   }
   /** sys.gettotalrefcount() — debug build only (ERR_NOT_IN_BUILD elsewhere, as CPython's
    * release builds have no such function). */
   gettotalrefcount(): number {
     this.#debugOnly('sys.gettotalrefcount');
-    return this.#rt.native.refTotal();
+    return nativeOf(this.#rt).refTotal();
   }
   /** The `-X showrefcount` line: `[N refs, M blocks]` — debug build only. */
   showrefcount(): string {
     this.#debugOnly('showrefcount');
-    return this.#rt.native.showrefcount();
+    return nativeOf(this.#rt).showrefcount();
   }
   /** Py_STATS object counters (increfs, decrefs, allocations...) — debug build only. */
   stats(): Record<string, number> {
     this.#debugOnly('Py_STATS');
-    return this.#rt.native.stats();
+    return nativeOf(this.#rt).stats();
   }
   /** sys.getallocatedblocks(). */
   getallocatedblocks(): number {
-    return this.#rt.native.allocatedBlocks();
+    return nativeOf(this.#rt).allocatedBlocks();
   }
   /** sys._debugmallocstats() text (CPython writes it to stderr; here it is returned). */
   debugmallocstats(): string {
-    return this.#rt.native.debugmallocstats();
+    return nativeOf(this.#rt).debugmallocstats();
   }
   /** Live heap objects by type name (guarded runtimes: the registry of live objects; the
    * static singletons and types are left out): how many, and the sum of their refcounts
    * (immortal objects count no references) and how many are immortal (interned strings).
    * Throws ERR_NOT_IN_BUILD when unguarded (no registry is kept). */
   census(): Record<string, { objects: number; refs: number; immortal: number }> {
-    const c = this.#rt.native.census();
+    const c = nativeOf(this.#rt).census();
     if (c === null) throw new RefcountError('ERR_NOT_IN_BUILD', 'census() needs a guarded runtime (the registry of live objects)');
     const out: Record<string, { objects: number; refs: number; immortal: number }> = {};
     for (const [name, [objects, refs, immortal]] of Object.entries(c)) out[name] = { objects, refs, immortal };
@@ -92,7 +92,7 @@ export class SysModule {
   }
   /** The allocator's statistics and the free lists as data (what debugmallocstats() prints). */
   mallocStats(): MallocStats {
-    return this.#rt.native.mallocStats() as unknown as MallocStats;
+    return nativeOf(this.#rt).mallocStats() as unknown as MallocStats;
   }
   #debugOnly(what: string): void {
     if (this.#rt.build !== 'debug') {

@@ -1,20 +1,20 @@
 /** weakref.ref objects. */
-import type { Runtime } from './runtime.js';
-import type { Ref } from './ref.js';
+import { nativeOf, type Runtime } from './runtime.js';
+import { addressOf, wrapAddress, type Ref } from './ref.js';
 
 /** A weakref object (a Ref to it) with `deref()`. */
 export class WeakRef_ implements Disposable {
   /** The weakref object itself. */
   readonly ref: Ref;
   readonly #rt: Runtime;
-  /** @internal */
+  /** Made by the runtime (not for user code). */
   constructor(rt: Runtime, ref: Ref) {
     this.#rt = rt;
     this.ref = ref;
   }
   /** wr(): a new reference to the referent, or to None once it is gone. */
   deref(): Ref {
-    return this.#rt.wrap(this.#rt.native.weakrefGet(this.ref._addr()));
+    return wrapAddress(this.#rt, nativeOf(this.#rt).weakrefGet(addressOf(this.ref)));
   }
   /** True once the referent is gone. */
   get dead(): boolean {
