@@ -76,10 +76,11 @@ export {
   expectNoLeaks,
   allowLeaks,
   leaksAllowed,
+  leakSnapshot,
   heapSnapshot,
   diffSnapshots,
   formatLeakReport,
   isClean,
   LeakError,
 } from './leaks.js';
-export type { HeapSnapshot as LeakSnapshot, LeakReport, TypeDelta, NoLeaksOptions } from './leaks.js';
+export type { LeakSnapshot, LeakReport, TypeDelta, NoLeaksOptions } from './leaks.js';

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { Runtime } from '../lib/index.js';
+import { Runtime, heapSnapshot, leakSnapshot, snapshot } from '../lib/index.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -89,5 +89,18 @@ describe('published .d.ts (through package.json exports)', () => {
     for (const o of [rt, r]) {
       for (const n of INTERNAL) expect(n in o, n).toBe(false);
     }
+  });
+});
+
+describe('two snapshots, two names', () => {
+  it('leakSnapshot() gives the counts the leak checks compare; snapshot() the picture graph; heapSnapshot is the old name of leakSnapshot', () => {
+    using rt = Runtime.create({ build: 'debug' });
+    using l = rt.list([1]);
+    const counts = leakSnapshot(rt);
+    expect(Object.keys(counts).sort()).toEqual(['blocks', 'census', 'refTotal']);
+    expect(counts.census?.['list']?.objects).toBeGreaterThanOrEqual(1);
+    const graph = snapshot(rt, { l });
+    expect(graph.nodes.some((n) => n.type === 'list')).toBe(true);
+    expect(heapSnapshot).toBe(leakSnapshot);
   });
 });
