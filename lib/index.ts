@@ -44,7 +44,7 @@ export {
   ERROR_CODES,
 } from './errors.js';
 export type { RefcountErrorCode, NegativeRefcountFacts } from './errors.js';
-export { bindingPath, packageRoot } from './binding.js';
+export { bindingPath, packageRoot, BindingNotFoundError } from './binding.js';
 export {
   snapshot,
   toDot,
