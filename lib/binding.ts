@@ -45,6 +45,12 @@ export interface NativeRuntime {
   newTuple(items: Address[]): Address;
   newList(items: Address[]): Address;
   newDict(keys: Address[], values: Address[]): Address;
+  newSet(items: Address[]): Address;
+  newFrozenset(items: Address[]): Address;
+  /** set.add / set.discard (1 found, 0 not) / `v in a` (1 or 0). */
+  setAdd(a: Address, v: Address): number;
+  setDiscard(a: Address, v: Address): number;
+  contains(a: Address, v: Address): number;
   defineClass(name: string, module: string, finalize: ((a: Address) => void) | null, legacyDel: ((a: Address) => void) | null): Address;
   callClass(cls: Address): Address;
   internSlot(name: string): number;

@@ -3,7 +3,7 @@ import type { Address, Primitive } from '../binding.js';
 import { nativeOf, type Runtime } from './runtime.js';
 import { Ref, addressOf } from './ref.js';
 
-/** A JS value that converts to a Python object: int, float, str, None, bool, list, dict. */
+/** A JS value that converts to a Python object: int, float, str, None, bool, list, dict, set. */
 export type PyInput =
   | Ref
   | number
@@ -14,12 +14,22 @@ export type PyInput =
   | undefined
   | readonly PyInput[]
   | ReadonlyMap<PyInput, PyInput>
+  | ReadonlySet<PyInput>
   | { readonly [key: string]: PyInput };
 
 /** What {@link Ref.value} returns: ints are numbers (bigints beyond 2**53), None is null,
- * tuples and lists are arrays, dicts are Maps, instances are plain objects of their
- * attributes; other objects give their repr. */
-export type PyValue = number | bigint | string | boolean | null | PyValue[] | Map<PyValue, PyValue> | { [key: string]: PyValue };
+ * tuples and lists are arrays, dicts are Maps, sets and frozensets are Sets, instances are
+ * plain objects of their attributes; other objects give their repr. */
+export type PyValue =
+  | number
+  | bigint
+  | string
+  | boolean
+  | null
+  | PyValue[]
+  | Map<PyValue, PyValue>
+  | Set<PyValue>
+  | { [key: string]: PyValue };
 
 /** @internal */
 export function isPrimitive(v: unknown): v is Primitive {
@@ -62,6 +72,7 @@ function toObject(rt: Runtime, v: PyInput, temps: Address[]): Address {
   let a: Address;
   if (isPrimitive(v)) a = n.fromJs(v);
   else if (Array.isArray(v)) a = withObjects(rt, v as readonly PyInput[], (items) => n.newList(items));
+  else if (v instanceof Set) a = withObjects(rt, [...(v as ReadonlySet<PyInput>)], (items) => n.newSet(items));
   else if (v instanceof Map) {
     const pairs = [...(v as ReadonlyMap<PyInput, PyInput>)];
     a = withObjects(rt, pairs.map((p) => p[0]), (k) => withObjects(rt, pairs.map((p) => p[1]), (vals) => n.newDict(k, vals)));

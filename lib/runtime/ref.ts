@@ -226,6 +226,21 @@ export class Ref implements Disposable {
     else if (isPrimitive(value)) this.#n().appendValue(a, value);
     else withObject(this.#rt, value, (v) => this.#n().append(a, v));
   }
+  /** set.add(value). AttributeError on anything but a set (a frozenset too, as in Python). */
+  add(value: PyInput): void {
+    const a = this.#check();
+    withObject(this.#rt, value, (v) => this.#n().setAdd(a, v));
+  }
+  /** set.discard(value): removed if present. Returns whether it was (Python returns None). */
+  discard(value: PyInput): boolean {
+    const a = this.#check();
+    return withObject(this.#rt, value, (v) => this.#n().setDiscard(a, v)) === 1;
+  }
+  /** `value in obj`: sets and dicts by hash, lists and tuples by a scan, strs by substring. */
+  contains(value: PyInput): boolean {
+    const a = this.#check();
+    return withObject(this.#rt, value, (v) => this.#n().contains(a, v)) === 1;
+  }
   /** list.insert(index, value). */
   insert(index: number, value: PyInput): void {
     const a = this.#check();
@@ -240,7 +255,7 @@ export class Ref implements Disposable {
     }
     return wrapAddress(this.#rt, this.#n().popIndex(a, key === undefined ? -1 : this.#index(key)));
   }
-  /** list.clear() / dict.clear(). */
+  /** list.clear() / dict.clear() / set.clear(). */
   clear(): void {
     this.#n().clear(this.#check());
   }
@@ -248,7 +263,7 @@ export class Ref implements Disposable {
   repeat(n: number): Ref {
     return wrapAddress(this.#rt, this.#n().repeat(this.#check(), this.#index(n)));
   }
-  /** dict.copy() / list.copy(). */
+  /** dict.copy() / list.copy() / set.copy() (frozenset.copy() is the frozenset itself). */
   copy(): Ref {
     return wrapAddress(this.#rt, this.#n().copy(this.#check()));
   }

@@ -154,6 +154,14 @@ export class Runtime implements Disposable {
   list(items: readonly PyInput[] = []): Ref {
     return withObjects(this, items, (a) => wrapAddress(this, this.#native.newList(a)));
   }
+  /** set(items), as the display `{a, b, c}` builds it: each item added in turn. */
+  set(items: Iterable<PyInput> = []): Ref {
+    return withObjects(this, [...items], (a) => wrapAddress(this, this.#native.newSet(a)));
+  }
+  /** frozenset(items): immutable and hashable (a dict key or a set element). */
+  frozenset(items: Iterable<PyInput> = []): Ref {
+    return withObjects(this, [...items], (a) => wrapAddress(this, this.#native.newFrozenset(a)));
+  }
   /** dict(entries): pairs, a Map or a plain object. */
   dict(entries: Iterable<readonly [PyInput, PyInput]> | ReadonlyMap<PyInput, PyInput> | { readonly [k: string]: PyInput } = []): Ref {
     const pairs: (readonly [PyInput, PyInput])[] =

@@ -74,6 +74,30 @@ RT_FN(fn_new_list) {
   return addr_result(env, h, l);
 }
 
+RT_FN(fn_new_set) {
+  PROLOGUE;
+  std::vector<PyObject*> items = objects_arg(info, 0, h);
+  return addr_result(env, h, PySet_New(rt, items.data(), items.size()));
+}
+RT_FN(fn_new_frozenset) {
+  PROLOGUE;
+  std::vector<PyObject*> items = objects_arg(info, 0, h);
+  return addr_result(env, h, PyFrozenSet_New(rt, items.data(), items.size()));
+}
+// set.add / set.discard / `in`: 1 or 0 (discard: found; contains: present).
+RT_FN(fn_set_add) {
+  PROLOGUE;
+  return int_result(env, h, method_add(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
+}
+RT_FN(fn_set_discard) {
+  PROLOGUE;
+  return int_result(env, h, method_discard(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
+}
+RT_FN(fn_contains) {
+  PROLOGUE;
+  return int_result(env, h, PySequence_Contains(rt, obj_arg(info, 0, h), obj_arg(info, 1, h)));
+}
+
 RT_FN(fn_new_dict) {
   PROLOGUE;
   std::vector<PyObject*> keys = objects_arg(info, 0, h);
@@ -231,6 +255,11 @@ const Entry kObjectFunctions[] = {
     {"newTuple", fn_new_tuple},
     {"newList", fn_new_list},
     {"newDict", fn_new_dict},
+    {"newSet", fn_new_set},
+    {"newFrozenset", fn_new_frozenset},
+    {"setAdd", fn_set_add},
+    {"setDiscard", fn_set_discard},
+    {"contains", fn_contains},
     {"defineClass", fn_define_class},
     {"callClass", fn_call_class},
     {"internSlot", fn_intern_slot},

@@ -103,8 +103,56 @@ PyObject* method_pop_key(Runtime& rt, PyObject* op, PyObject* key) {
   if (kind_of(op) != TypeKind::Dict) return no_attribute(rt, op, "pop");
   return PyDict_Pop(rt, op, key);
 }
+int method_add(Runtime& rt, PyObject* op, PyObject* v) {
+  if (kind_of(op) != TypeKind::Set) {
+    no_attribute(rt, op, "add");
+    return -1;
+  }
+  return PySet_Add(rt, op, v);
+}
+int method_discard(Runtime& rt, PyObject* op, PyObject* v) {
+  if (kind_of(op) != TypeKind::Set) {
+    no_attribute(rt, op, "discard");
+    return -1;
+  }
+  return PySet_Discard(rt, op, v);
+}
+// `v in op` (PySequence_Contains): set and dict by hash, list and tuple by a scan (identity or
+// the value equality of hashable kinds), str by substring.
+int PySequence_Contains(Runtime& rt, PyObject* op, PyObject* v) {
+  switch (kind_of(op)) {
+    case TypeKind::Set:
+    case TypeKind::FrozenSet:
+      return PySet_Contains(rt, op, v);
+    case TypeKind::Dict: {
+      PyObject* found = PyDict_GetItem(rt, op, v);
+      return rt.has_error() ? -1 : found != nullptr;
+    }
+    case TypeKind::List:
+    case TypeKind::Tuple:
+      for (Py_ssize_t i = 0; i < Py_SIZE(op); i++) {
+        PyObject* item = kind_of(op) == TypeKind::List ? PyList_ITEM(op, i) : PyTuple_ITEM(op, i);
+        if (item == v || PyObject_Equal(item, v)) return 1;
+      }
+      return 0;
+    case TypeKind::Str:
+      if (kind_of(v) != TypeKind::Str) {
+        rt.set_error(ErrorCode::Type,
+                     std::string("'in <string>' requires string as left operand, not ") + Py_TYPE(v)->tp_name,
+                     "TypeError");
+        return -1;
+      }
+      return PyUnicode_AsUTF8(op).find(PyUnicode_AsUTF8(v)) != std::string::npos;
+    default:
+      rt.set_error(ErrorCode::Type,
+                   std::string("argument of type '") + Py_TYPE(op)->tp_name + "' is not iterable",
+                   "TypeError");
+      return -1;
+  }
+}
 int method_clear(Runtime& rt, PyObject* op) {
   if (kind_of(op) == TypeKind::List) return PyList_Clear(rt, op);
+  if (kind_of(op) == TypeKind::Set) return Py_TYPE(op)->tp_clear(rt, op);
   if (kind_of(op) == TypeKind::Dict) {
     PyDict_Clear(rt, op);
     return 0;
@@ -115,6 +163,8 @@ int method_clear(Runtime& rt, PyObject* op) {
 PyObject* method_copy(Runtime& rt, PyObject* op) {
   if (kind_of(op) == TypeKind::Dict) return PyDict_Copy(rt, op);
   if (kind_of(op) == TypeKind::List) return PyList_Repeat(rt, op, 1);
+  if (kind_of(op) == TypeKind::FrozenSet) return Py_NewRef(rt, op);  // immutable: itself
+  if (kind_of(op) == TypeKind::Set) return PySet_Copy(rt, op);
   return no_attribute(rt, op, "copy");
 }
 // seq * n: lists make a new list; tuples make a new tuple (or return themselves for n == 1).

@@ -256,6 +256,29 @@ PyObject* PyFrozenSet_New(Runtime& rt, PyObject* const* items, size_t n) {
   return make_new_set(rt, rt.Type(rt.frozenset_type), items, n);
 }
 
+// set.copy(): set_merge into a new set, the other table's entries in order, presized as
+// set_merge presizes (one resize to used*2 when the entries would pass the fill limit).
+PyObject* PySet_Copy(Runtime& rt, PyObject* anyset) {
+  PyObject* op = make_new_set(rt, rt.Type(rt.set_type), nullptr, 0);
+  if (op == nullptr) return nullptr;
+  PySetObject* so = as_set(op);
+  PySetObject* other = as_set(anyset);
+  if ((other->used * 5 >= so->mask * 3) && table_resize(rt, so, other->used * 2) != 0) {
+    Py_DECREF(rt, op);
+    return nullptr;
+  }
+  // The same size and no dummies: every entry keeps its slot; else each is inserted again.
+  bool same_slots = so->mask == other->mask && other->fill == other->used;
+  for (Py_ssize_t i = 0; i <= other->mask; i++) {
+    const setentry& e = other->table[i];
+    if (!is_active(e)) continue;
+    if (same_slots) so->table[i] = {Py_NewRef(rt, e.key), e.hash};
+    else insert_clean(so->table, static_cast<size_t>(so->mask), Py_NewRef(rt, e.key), e.hash);
+  }
+  so->fill = so->used = other->used;
+  return op;
+}
+
 int PySet_Add(Runtime& rt, PyObject* set, PyObject* key) {
   Py_ssize_t h = hash_of(rt, key);
   if (h == -1) return -1;

@@ -292,6 +292,7 @@ PyObject* PyFrozenSet_New(Runtime& rt, PyObject* const* items, size_t n);
 int PySet_Add(Runtime& rt, PyObject* set, PyObject* key);      // no steal; -1 + TypeError if unhashable
 int PySet_Discard(Runtime& rt, PyObject* set, PyObject* key);  // 1 found, 0 not, -1 error
 int PySet_Contains(Runtime& rt, PyObject* anyset, PyObject* key);  // 1, 0, -1 (unhashable)
+PyObject* PySet_Copy(Runtime& rt, PyObject* anyset);  // a new set with the same elements
 inline bool PyAnySet_Check(const PyObject* op) {
   TypeKind k = Py_TYPE(op)->tp_kind;
   return k == TypeKind::Set || k == TypeKind::FrozenSet;
@@ -367,6 +368,9 @@ int method_append(Runtime& rt, PyObject* op, PyObject* v);
 int method_insert(Runtime& rt, PyObject* op, Py_ssize_t i, PyObject* v);
 PyObject* method_pop_index(Runtime& rt, PyObject* op, Py_ssize_t i);
 PyObject* method_pop_key(Runtime& rt, PyObject* op, PyObject* key);
+int method_add(Runtime& rt, PyObject* op, PyObject* v);      // set.add
+int method_discard(Runtime& rt, PyObject* op, PyObject* v);  // set.discard: 1 found, 0 not
+int PySequence_Contains(Runtime& rt, PyObject* op, PyObject* v);  // v in op: 1, 0, -1
 int method_clear(Runtime& rt, PyObject* op);
 PyObject* method_copy(Runtime& rt, PyObject* op);
 PyObject* sequence_repeat(Runtime& rt, PyObject* op, Py_ssize_t n);
