@@ -11,7 +11,7 @@
 // The code comes from the .md files themselves: each block is the fenced block right after a
 // `<!-- consumer-test: NAME -->` line, so a doc that drifts fails here. Any failure: exit 1.
 // CONSUMER_TEST_KEEP=1 keeps the temporary directory; CONSUMER_TEST_SKIP_PREBUILD=1 packs the
-// prebuilds/ already there.
+// prebuilds/ already there. A prebuilds/<platform>-<arch> this run made is removed at the end.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -79,7 +79,12 @@ function step(name, fn, { setup = false } = {}) {
 }
 
 let work;
+// prebuilds/ in a checkout wins over build/Release in the loader: a run that made it removes it
+// again, so later native changes are not shadowed by stale prebuilds.
+const prebuildDir = join(ROOT, 'prebuilds', PLATFORM_DIR);
+const hadPrebuilds = existsSync(prebuildDir);
 function finish() {
+  if (!hadPrebuilds) rmSync(prebuildDir, { recursive: true, force: true });
   const failed = results.filter((r) => !r.ok);
   const secs = Math.round((Date.now() - started) / 1000);
   if (work && !process.env.CONSUMER_TEST_KEEP) rmSync(work, { recursive: true, force: true });
