@@ -36,7 +36,11 @@ export interface RuntimeOptions {
 }
 
 /** A Python-style runtime: one heap, one set of singletons, one collector. */
-let nativeOfRuntime: (rt: Runtime) => NativeRuntime;
+/** The key of a runtime's native table for lib/internal.ts (never exported from the package, and
+ * not declared on the class, so not in its type): a symbol-keyed property loads as fast as the
+ * old public `native` did, which matters on the hot paths (`dup()`, `release()`). */
+const NATIVE = Symbol('refcount-lab.native');
+type WithNative = { [NATIVE]: NativeRuntime };
 let nameSlotOfRuntime: (rt: Runtime, name: string) => number;
 let writeStderrOfRuntime: (rt: Runtime, text: string) => void;
 
@@ -69,6 +73,7 @@ export class Runtime implements Disposable {
     // dup().release()); Object.fromEntries builds the same object in fast (shaped) mode.
     this.#native = Object.fromEntries(Object.entries(mod.createRuntime(native))) as NativeRuntime;
     this.build = build;
+    (this as unknown as WithNative)[NATIVE] = this.#native;
     this.guard = this.#native.guard;
     this.allocator = this.#native.allocator;
     this.#stderr = options.stderr ?? ((t: string) => void process.stderr.write(t));
@@ -209,7 +214,6 @@ export class Runtime implements Disposable {
   // ------------------------------------------------------------------ internals
   // Package-internal access (lib/internal.ts), kept off the public type.
   static {
-    nativeOfRuntime = (rt) => rt.#native;
     nameSlotOfRuntime = (rt, name) => rt.#nameSlot(name);
     writeStderrOfRuntime = (rt, text) => rt.#stderr(text);
   }
@@ -245,7 +249,7 @@ export class Runtime implements Disposable {
 
 /** @internal The native function table of a runtime. */
 export function nativeOf(rt: Runtime): NativeRuntime {
-  return nativeOfRuntime(rt);
+  return (rt as unknown as WithNative)[NATIVE];
 }
 /** @internal The native slot of an attribute name in a runtime. */
 export function nameSlotOf(rt: Runtime, name: string): number {
