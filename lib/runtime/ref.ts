@@ -64,13 +64,13 @@ function track(r: Ref): void {
   }
 }
 
+let refAddress: (r: Ref) => Address;
+let registerIfOwned: (r: Ref) => void;
+
 /**
  * One owned strong reference to an object of a {@link Runtime}, like a Python name binding.
  * `release()` is `del name`; `dup()` is `other = name` (Py_NewRef).
  */
-let refAddress: (r: Ref) => Address;
-let registerIfOwned: (r: Ref) => void;
-
 export class Ref implements Disposable {
   readonly #rt: Runtime;
   readonly #addr: Address;

@@ -35,7 +35,6 @@ export interface RuntimeOptions {
   readonly stderr?: (text: string) => void;
 }
 
-/** A Python-style runtime: one heap, one set of singletons, one collector. */
 /** The key of a runtime's native table for lib/internal.ts (never exported from the package, and
  * not declared on the class, so not in its type): a symbol-keyed property loads as fast as the
  * old public `native` did, which matters on the hot paths (`dup()`, `release()`). */
@@ -44,6 +43,7 @@ type WithNative = { [NATIVE]: NativeRuntime };
 let nameSlotOfRuntime: (rt: Runtime, name: string) => number;
 let writeStderrOfRuntime: (rt: Runtime, text: string) => void;
 
+/** A Python-style runtime: one heap, one set of singletons, one collector. */
 export class Runtime implements Disposable {
   readonly #native: NativeRuntime;
   /** Which build this runtime runs on. */
