@@ -6,6 +6,7 @@
       "native/core/obmalloc.cc",
       "native/core/runtime.cc",
       "native/core/gc.cc",
+      "native/core/refs.cc",
       "native/core/types/object.cc",
       "native/core/types/long.cc",
       "native/core/types/float.cc",
@@ -26,7 +27,8 @@
       "native/addon/api_memory.cc",
       "native/addon/api_gc.cc",
       "native/addon/api_sys.cc",
-      "native/addon/api_introspection.cc"
+      "native/addon/api_introspection.cc",
+      "native/addon/api_refs.cc"
     ],
     "include_dirs": ["native/core"],
     "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

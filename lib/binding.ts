@@ -45,6 +45,10 @@ export interface NativeRuntime {
   newTuple(items: Address[]): Address;
   newList(items: Address[]): Address;
   newDict(keys: Address[], values: Address[]): Address;
+  /** The heap's holders of an object (null: unguarded, no registry). */
+  heapHolders(a: Address): { slots: [Address, string][]; runtime: string[] } | null;
+  /** [addr, refcnt, held] per mortal live object, and the slots left pointing at freed objects. */
+  accountHeap(): { objects: Float64Array; dangling: [Address, string, Address][] } | null;
   newSet(items: Address[]): Address;
   newFrozenset(items: Address[]): Address;
   /** set.add / set.discard (1 found, 0 not) / `v in a` (1 or 0). */

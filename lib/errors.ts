@@ -25,7 +25,9 @@ export type RefcountErrorCode =
   | 'ERR_RUNTIME_BUSY'
   | 'ERR_RECURSION'
   // raised by the JS loader only (lib/binding.ts: BindingNotFoundError), not in the native list
-  | 'ERR_BINDING_NOT_FOUND';
+  | 'ERR_BINDING_NOT_FOUND'
+  // raised by rt.refs only (lib/runtime/refs.ts): the operation needs a guarded runtime
+  | 'ERR_UNGUARDED';
 
 /** Every code, in the native core's order. */
 export const ERROR_CODES: readonly RefcountErrorCode[] = [

@@ -18,6 +18,9 @@ export {
   GcModule,
   CtypesModule,
   CApi,
+  RefsModule,
+  formatExplanation,
+  formatAudit,
   BUILDS,
 } from './runtime/index.js';
 export type {
@@ -36,6 +39,11 @@ export type {
   PyObjectType,
   MallocStats,
   SizeClassStats,
+  Explanation,
+  Holder,
+  HolderKind,
+  Audit,
+  DanglingSlot,
 } from './runtime/index.js';
 export {
   RefcountError,

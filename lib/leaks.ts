@@ -4,7 +4,7 @@
  * changed, the error says by how much, and which types of object account for it (the guarded
  * registry of live objects knows every object: {@link SysModule.census}).
  */
-import type { Runtime } from './runtime/index.js';
+import { formatAudit, type Audit, type Runtime } from './runtime/index.js';
 
 /**
  * What a runtime holds at one moment, as counts (ref total, blocks, live objects by type): what
@@ -42,10 +42,14 @@ export interface LeakReport {
 /** Thrown by {@link expectNoLeaks}. */
 export class LeakError extends Error {
   readonly report: LeakReport;
-  constructor(message: string, report: LeakReport) {
+  /** rt.refs.audit() at the check (guarded runtimes): which objects hold references that no
+   * holder explains, and their holders. */
+  readonly audit: Audit | undefined;
+  constructor(message: string, report: LeakReport, audit?: Audit) {
     super(message);
     this.name = 'LeakError';
     this.report = report;
+    this.audit = audit;
   }
 }
 
@@ -121,7 +125,11 @@ export function expectNoLeaks<T>(rt: Runtime, fn: () => T, options: NoLeaksOptio
     if (rt.closed) throw new Error('expectNoLeaks: the runtime was closed by the checked code');
     if (collect) rt.gc.collect();
     const report = diffSnapshots(before, leakSnapshot(rt));
-    if (!isClean(report)) throw new LeakError(formatLeakReport(report), report);
+    if (isClean(report)) return;
+    // Which reference leaked: the audit names the objects whose holders do not add up.
+    const audit = rt.guard ? rt.refs.audit() : undefined;
+    const detail = audit === undefined || audit.ok ? '' : `\n${formatAudit(audit)}`;
+    throw new LeakError(formatLeakReport(report) + detail, report, audit);
   };
   const result = fn();
   if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {

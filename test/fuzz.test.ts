@@ -8,7 +8,7 @@
 // FUZZ_OPS (default 1_000_000) is the total number of operations across the three builds.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Runtime, type PyClass, type Ref } from '../lib/index.js';
+import { Runtime, formatAudit, type PyClass, type Ref } from '../lib/index.js';
 import { RefcountError } from '../lib/errors.js';
 import { nativeOf, wrapAddress } from '../lib/internal.js';
 import { HeapModel, type Build, type FinalizerKind, type MObj } from './model/heap-model.js';
@@ -175,6 +175,18 @@ export class World {
       expect(census[type]!.objects - (this.censusBase[type]?.objects ?? 0), `live ${type} objects`).toBe(0);
     }
     if (this.build === 'debug') expect(rt.sys.gettotalrefcount(), 'ref total').toBe(this.refBase + m.refSum());
+    // reference accounting: every reference has a holder (a container slot, a Ref, a class
+    // handle, the runtime), except the capi.Py_INCREFs the test still holds, one each
+    const audit = rt.refs.audit();
+    const held = new Map<number, number>();
+    for (const id of this.capiHeld) {
+      const a = m.get(id).addr;
+      if (!n.isImmortal(a)) held.set(a, (held.get(a) ?? 0) + 1);  // an immortal needs no holder
+    }
+    const unexplained = audit.unexplained.map((e) => [e.address, e.unexplained]);
+    if (audit.dangling.length !== 0 || unexplained.length !== held.size || unexplained.some(([a, u]) => held.get(a!) !== u)) {
+      expect({ unexplained, dangling: audit.dangling }, `refs.audit()\n${formatAudit(audit)}`).toEqual({ unexplained: [...held], dangling: [] });
+    }
   }
 
   /** Releases everything the test holds and collects until nothing is left (release/debug). */
@@ -183,7 +195,8 @@ export class World {
     rt.gc.enable();
     m.enabled = true;
     for (let round = 0; round < 10; round++) {
-      for (const id of this.capiHeld.splice(0)) {
+      while (this.capiHeld.length > 0) {
+        const id = this.capiHeld.pop()!;
         rt.capi.Py_DECREF(m.get(id).addr);
         m.decref(id);
         this.verify();

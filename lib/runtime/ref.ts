@@ -11,7 +11,13 @@ const DANGLING_CODE = 'REFCOUNT_LAB_DANGLING_REF';
 interface LeakToken {
   readonly rt: Runtime;
   readonly addr: Address;
+  readonly weak: WeakRef<Ref>;
 }
+
+// The Refs that outlived the task that made them, for rt.refs.explain / audit: a Ref joins this
+// set where it joins the leak registry (so only the same few long-lived Refs pay for it) and
+// leaves it when released or collected. The younger ones are still in `pending` below.
+const longLived = new Set<WeakRef<Ref>>();
 
 // The object is alive when this runs (the lost Ref owned a reference to it), so its type can be
 // read then; immortal objects are not worth a warning. Unless someone released the Ref's
@@ -19,6 +25,7 @@ interface LeakToken {
 // mode says so (a throw here would be an uncaught exception at a random GC); unguarded mode
 // reads the address as C would.
 const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
+  longLived.delete(t.weak);
   if (t.rt.closed) return;
   let typeName: string;
   try {
@@ -66,6 +73,23 @@ function track(r: Ref): void {
 
 let refAddress: (r: Ref) => Address;
 let registerIfOwned: (r: Ref) => void;
+let ownedBy: (r: Ref, rt: Runtime) => Address | undefined;
+
+/** @internal Every Ref of `rt` that owns its reference now, by address. The young Refs are
+ * registered first (as the end of the task would), so the long-lived set is the whole list. */
+export function ownedRefs(rt: Runtime): Map<Address, Ref[]> {
+  flushPending();
+  const out = new Map<Address, Ref[]>();
+  for (const w of longLived) {
+    const r = w.deref();
+    const a = r === undefined ? undefined : ownedBy(r, rt);
+    if (a === undefined) continue;
+    const list = out.get(a);
+    if (list === undefined) out.set(a, [r as Ref]);
+    else list.push(r as Ref);
+  }
+  return out;
+}
 
 /**
  * One owned strong reference to an object of a {@link Runtime}, like a Python name binding.
@@ -76,7 +100,7 @@ export class Ref implements Disposable {
   readonly #addr: Address;
   readonly #borrowed: boolean;
   #released = false;
-  #registered = false;
+  #registered: WeakRef<Ref> | undefined;
   #kind: string | undefined;
 
   /** Made by the runtime (not for user code): wraps an address whose reference the new Ref now owns. */
@@ -131,7 +155,10 @@ export class Ref implements Disposable {
       throw new RefcountError('ERR_TYPE', 'this Ref is borrowed (owned by its class or gc handle): dup() it to own a reference');
     }
     this.#released = true;
-    if (this.#registered) leakRegistry.unregister(this);
+    if (this.#registered !== undefined) {
+      leakRegistry.unregister(this);
+      longLived.delete(this.#registered);
+    }
     this.#n().decref(a);
   }
   /** Releases the reference if it is still owned (for `using`). */
@@ -272,13 +299,16 @@ export class Ref implements Disposable {
   static {
     refAddress = (r) => r.#check();
     registerIfOwned = (r) => r.#registerIfOwned();
+    ownedBy = (r, rt) => (r.#rt === rt && !r.#released && !r.#borrowed ? r.#addr : undefined);
   }
 
   /** Registers this Ref for leak reports if it still owns its reference. */
   #registerIfOwned(): void {
-    if (this.#released || this.#registered || this.#rt.closed) return;
-    this.#registered = true;
-    leakRegistry.register(this, { rt: this.#rt, addr: this.#addr }, this);
+    if (this.#released || this.#registered !== undefined || this.#rt.closed) return;
+    const weak = new WeakRef<Ref>(this);
+    this.#registered = weak;
+    longLived.add(weak);
+    leakRegistry.register(this, { rt: this.#rt, addr: this.#addr, weak }, this);
   }
 
   #n(): NativeRuntime {

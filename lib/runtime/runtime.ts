@@ -19,6 +19,7 @@ import { SysModule } from './sys.js';
 import { GcModule } from './gc.js';
 import { CtypesModule } from './ctypes.js';
 import { CApi } from './capi.js';
+import { RefsModule } from './refs.js';
 import { exceptionIgnored, INSPECT } from './util.js';
 
 /** Options of {@link Runtime.create}. */
@@ -56,6 +57,10 @@ export class Runtime implements Disposable {
   readonly gc: GcModule;
   readonly ctypes: CtypesModule;
   readonly capi: CApi;
+  /** Who holds each reference: `explain(obj)`, `audit()`. */
+  readonly refs: RefsModule;
+  /** The classes of defineClass: each handle owns a reference to its class. */
+  readonly #classes: PyClass[] = [];
   #closed = false;
   readonly #nameSlots = new Map<string, number>();
   #stderr: (text: string) => void;
@@ -89,6 +94,7 @@ export class Runtime implements Disposable {
     this.gc = new GcModule(this);
     this.ctypes = new CtypesModule(this);
     this.capi = new CApi(this);
+    this.refs = new RefsModule(this, () => this.#classes);
   }
 
   /** Creates a runtime. Defaults: release build, guarded, the build's default allocator. */
@@ -198,7 +204,9 @@ export class Runtime implements Disposable {
       finalize ? (a) => this.#callUser(`<function ${name}.__del__>`, a, finalize) : null,
       legacyDel ? (a) => this.#callUser(`<tp_del of ${name}>`, a, legacyDel) : null,
     );
-    return new PyClass(this, addr, name);
+    const cls = new PyClass(this, addr, name);
+    this.#classes.push(cls);
+    return cls;
   }
   /** weakref.ref(obj, callback): a Ref to a weakref object; `deref()` it to get the referent. */
   weakref(obj: Ref, callback?: (wr: WeakRef_) => void): WeakRef_ {

@@ -55,6 +55,7 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   register_gc(env, o, h);
   register_sys(env, o, h);
   register_introspection(env, o, h);
+  register_refs(env, o, h);
   register_raw(env, o, h);
   // The packed block lives as long as the handle (a strong reference), so `packed` stays valid
   // even if JS drops the Float64Array.

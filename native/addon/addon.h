@@ -134,6 +134,7 @@ void register_memory(Napi::Env env, Napi::Object target, RtHandle* h);         /
 void register_gc(Napi::Env env, Napi::Object target, RtHandle* h);             // api_gc.cc
 void register_sys(Napi::Env env, Napi::Object target, RtHandle* h);            // api_sys.cc
 void register_introspection(Napi::Env env, Napi::Object target, RtHandle* h);  // api_introspection.cc
+void register_refs(Napi::Env env, Napi::Object target, RtHandle* h);           // api_refs.cc
 
 // callClassPacked's argument block (raw.cc): its size in doubles.
 constexpr size_t kMaxAttrPairs = 32;

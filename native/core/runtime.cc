@@ -346,22 +346,22 @@ PyObject* Runtime::gc_object_new(PyTypeObject* tp, size_t size) {
   return op;
 }
 
-static void forget(Runtime& rt, PyObject* op) {
+// Py_STATS "Object frees".
+static void count_free(Runtime& rt) {
 #ifdef Py_STATS
   rt.stats.frees++;
 #endif
   (void)rt;
-  (void)op;
 }
 
 void Runtime::object_free(PyObject* op) {
-  forget(*this, op);
+  count_free(*this);
   if (guard) mark_freed(op);
   alloc.free(MemDomain::Obj, op);
 }
 
 void Runtime::gc_object_free(PyObject* op) {
-  forget(*this, op);
+  count_free(*this);
   if (_PyObject_GC_IS_TRACKED(op)) _PyObject_GC_UNTRACK(op);
   _PyObject_GC_Unlink_count(*this);
   if (guard) mark_freed(op);

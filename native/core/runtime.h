@@ -200,6 +200,16 @@ class Runtime final : public MemoryErrorSink {
     size_t immortal = 0;
   };
   bool census(std::unordered_map<std::string, TypeCensus>* out) const;
+  // Guarded mode: calls f(op) for every live object of the registry (statics included, objects
+  // in the middle of their deallocation excluded). Returns false in unguarded mode.
+  template <typename F>
+  bool for_each_live_object(F&& f) const {
+    if (!guard) return false;
+    live_objects_.for_each([&](const void* p) {
+      if (dying_.size() == 0 || !dying_.contains(p)) f(static_cast<PyObject*>(const_cast<void*>(p)));
+    });
+    return true;
+  }
   bool was_freed_object(const void* p) const;
   // Validates that `addr` is a live object of this runtime (guarded mode); sets ERR_INVALID_
   // ADDRESS / ERR_USE_AFTER_FREE and returns nullptr otherwise.

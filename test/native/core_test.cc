@@ -5,6 +5,7 @@
 // build and under ASan + UBSan; with -DRCL_LIBFUZZER it links against libFuzzer (clang)
 // instead of the random driver below.
 // Last line: "N passed, M failed"; exit status non-zero on any failure.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "../../native/core/refcount.h"
+#include "../../native/core/refs.h"
 #include "../../native/core/runtime.h"
 #include "../../native/core/types/types.h"
 
@@ -213,6 +215,61 @@ static void test_sets_and_the_object_protocol() {
   CHECK(heap_valid(rt));
 }
 
+
+// Reference accounting (refs.h): the slots that hold an object, the runtime's own references,
+// the whole heap's account, and a slot left pointing at a freed item.
+static void test_reference_accounting() {
+  TestHost host;
+  Runtime rt(options(), &host);
+  PyObject* x = PyUnicode_FromUTF8(rt, "held");
+  PyObject* l = PyList_New(rt, 0);
+  PyList_Append(rt, l, x);
+  PyList_Append(rt, l, x);
+  PyObject* d = PyDict_New(rt);
+  PyDict_SetItem(rt, d, x, l);  // x as a key: owned, though dict_traverse never visits it
+  std::vector<RefSlot> slots;
+  std::vector<const char*> runtime;
+  CHECK(heap_holders(rt, x, &slots, &runtime));
+  CHECK(slots.size() == 3 && runtime.empty());  // [0], [1], key 'held'; plus our own reference
+  CHECK(Py_REFCNT(x) == 4);
+  std::vector<std::string> texts;
+  for (auto& s : slots) texts.push_back(label_text(rt, s.label, x));
+  std::sort(texts.begin(), texts.end());
+  CHECK(texts == (std::vector<std::string>{"[0]", "[1]", "key 'held'"}));
+  HeapAccount acc;
+  CHECK(account_heap(rt, &acc));
+  auto entry = [&](PyObject* op) {
+    for (auto& e : acc.objects)
+      if (e.op == op) return e;
+    return HeapAccount::Entry{nullptr, 0, 0};
+  };
+  CHECK(entry(x).refcnt == 4 && entry(x).held == 3);  // ours is the one the heap does not hold
+  CHECK(entry(l).refcnt == 2 && entry(l).held == 1);
+  CHECK(entry(d).refcnt == 1 && entry(d).held == 0);
+  CHECK(acc.dangling.empty());
+  // One Py_DECREF too many on a list item: the object dies, the list's slot dangles.
+  PyObject* y = PyFloat_FromDouble(rt, 2.5);
+  PyList_Append(rt, l, y);
+  Py_DECREF(rt, y);
+  Py_DECREF(rt, y);
+  HeapAccount after;
+  CHECK(account_heap(rt, &after));
+  if (kBuild != Build::NoDealloc) {  // nodealloc never frees it: nothing dangles
+    CHECK(after.dangling.size() == 1 && after.dangling[0].first.from == l && after.dangling[0].second == y &&
+          after.dangling[0].first.label.index == 2);
+  } else {
+    CHECK(after.dangling.empty());
+  }
+  reinterpret_cast<PyListObject*>(l)->ob_item[2] = nullptr;  // let the list die cleanly
+  Py_SET_SIZE(l, 2);
+  Py_DECREF(rt, d);
+  Py_DECREF(rt, l);
+  Py_DECREF(rt, x);
+  Runtime unguarded(options(false), &host);
+  CHECK(!account_heap(unguarded, &after));
+  CHECK(heap_valid(rt));
+}
+
 static void test_instances_and_finalizers() {
   TestHost host;
   Runtime rt(options(), &host);
@@ -395,6 +452,7 @@ int main() {
   test_refcount_semantics();
   test_containers_release_what_they_hold();
   test_sets_and_the_object_protocol();
+  test_reference_accounting();
   test_instances_and_finalizers();
   test_collector();
   fuzz_random(12345, 3000);

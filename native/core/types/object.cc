@@ -198,18 +198,24 @@ PyObject* PyObject_ReprObject(Runtime& rt, PyObject* op) {
 
 // The text of a walk label: the access path that reaches the child ([3], ['x'], .name,
 // __dict__...), or what the child is to its container (key 'x', element).
+// A key freed behind its container's back (guarded) is named, not read.
+static std::string key_repr(Runtime& rt, PyObject* key) {
+  if (rt.guard && !rt.is_live_object(key)) return "<freed object at " + repr_address(key) + ">";
+  return PyObject_Repr(rt, key);
+}
+
 std::string label_text(Runtime& rt, const RefLabel& label, PyObject* child) {
   switch (label.kind) {
     case RefLabel::Index: return "[" + std::to_string(label.index) + "]";
-    case RefLabel::Key: return "key " + PyObject_Repr(rt, child);
-    case RefLabel::Value: return "[" + PyObject_Repr(rt, label.key) + "]";
+    case RefLabel::Key: return "key " + key_repr(rt, child);
+    case RefLabel::Value: return "[" + key_repr(rt, label.key) + "]";
     case RefLabel::Attr: return "." + PyUnicode_AsUTF8(label.key);
     case RefLabel::Dict: return "__dict__";
     case RefLabel::Class: return "__class__";
     case RefLabel::Mro: return "__mro__";
     case RefLabel::Name: return "__name__";
     case RefLabel::Module: return "__module__";
-    case RefLabel::SharedKey: return "shared key " + PyObject_Repr(rt, child);
+    case RefLabel::SharedKey: return "shared key " + key_repr(rt, child);
     case RefLabel::Element: return "element";
   }
   return {};
