@@ -1,14 +1,15 @@
 /**
- * The binding loader: one `.node` file per build. A matching prebuild
- * (`prebuilds/<platform>-<arch>/refcount_<build>.node`) wins; otherwise the compiled
- * `build/Release/refcount_<build>.node` (via `bindings`). `REFCOUNT_LAB_BINARY_DIR` overrides
- * both (a directory holding the three files), e.g. for sanitizer builds.
+ * The binding loader: one `.node` file per build. `REFCOUNT_LAB_BINARY_DIR`, when set, is the
+ * only place looked at (a directory holding the three files, e.g. sanitizer builds); otherwise a
+ * matching prebuild (`prebuilds/<platform>-<arch>/refcount_<build>.node`) wins over the compiled
+ * `build/Release/refcount_<build>.node`. Nothing found: a {@link BindingNotFoundError} that
+ * says where it looked and how to get the file.
  */
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeError } from './errors.js';
+import { RefcountError, makeError } from './errors.js';
 
 /** The three builds of the same core. */
 export const BUILDS = ['release', 'debug', 'nodealloc'] as const;
@@ -158,15 +159,62 @@ export function packageRoot(): string {
 const require = createRequire(import.meta.url);
 const loaded = new Map<Build, NativeModule>();
 
-/** Where the `.node` file of a build is loaded from (for diagnostics). */
-export function bindingPath(build: Build): string {
+/** No `.node` file for a build where the loader looks (code `ERR_BINDING_NOT_FOUND`). */
+export class BindingNotFoundError extends RefcountError {
+  /** The build whose file is missing. */
+  readonly build: Build;
+  /** Every path the loader tried, in order. */
+  readonly searched: readonly string[];
+  constructor(build: Build, searched: readonly string[], binaryDir: string | undefined) {
+    const file = `refcount_${build}.node`;
+    const where = binaryDir
+      ? `REFCOUNT_LAB_BINARY_DIR is set (${binaryDir}), so only there`
+      : `the prebuilds, then build/Release (REFCOUNT_LAB_BINARY_DIR is not set)`;
+    super(
+      'ERR_BINDING_NOT_FOUND',
+      `refcount-lab: the '${build}' build (${file}) is missing. Looked in ${where}:\n` +
+        searched.map((p) => `  - ${p}`).join('\n') +
+        `\nnpm 11 does not run a dependency's install script (which uses the prebuilds or compiles the` +
+        ` three builds) until it is approved. Any one of these fixes it:\n` +
+        `  npm approve-builds            (then npm rebuild refcount-lab)\n` +
+        `  npm rebuild refcount-lab      (runs the install script: prebuilds, else node-gyp)\n` +
+        `  npm explore refcount-lab -- npm run build:native   (compiles into build/Release; needs g++ >= 10)\n` +
+        `  or point REFCOUNT_LAB_BINARY_DIR at a directory holding refcount_{release,debug,nodealloc}.node` +
+        ` (e.g. a prebuilds/${process.platform}-${process.arch} directory from \`npm run prebuild\`).`,
+    );
+    this.name = 'BindingNotFoundError';
+    this.build = build;
+    this.searched = searched;
+  }
+}
+
+/**
+ * Where the loader looks for a build's `.node` file, in order: the REFCOUNT_LAB_BINARY_DIR
+ * directory alone when set, else the prebuild, then build/Release. @internal
+ */
+export function bindingCandidates(build: Build, root: string, binaryDir: string | undefined): string[] {
   const file = `refcount_${build}.node`;
-  const override = process.env['REFCOUNT_LAB_BINARY_DIR'];
-  if (override) return join(override, file);
-  const root = packageRoot();
-  const prebuild = join(root, 'prebuilds', `${process.platform}-${process.arch}`, file);
-  if (existsSync(prebuild)) return prebuild;
-  return join(root, 'build', 'Release', file);
+  if (binaryDir) return [join(binaryDir, file)];
+  return [join(root, 'prebuilds', `${process.platform}-${process.arch}`, file), join(root, 'build', 'Release', file)];
+}
+
+/**
+ * The first candidate that exists, else a {@link BindingNotFoundError}. `root` and `binaryDir`
+ * default to the package root and `$REFCOUNT_LAB_BINARY_DIR`. @internal
+ */
+export function findBinding(build: Build, options: { root?: string; binaryDir?: string | undefined } = {}): string {
+  const binaryDir = 'binaryDir' in options ? options.binaryDir : process.env['REFCOUNT_LAB_BINARY_DIR'] || undefined;
+  const searched = bindingCandidates(build, options.root ?? packageRoot(), binaryDir);
+  const found = searched.find((p) => existsSync(p));
+  if (found === undefined) throw new BindingNotFoundError(build, searched, binaryDir);
+  return found;
+}
+
+/** Where the `.node` file of a build is loaded from (for diagnostics): the first place the
+ * loader looks at that has it, else the last place it looks at. */
+export function bindingPath(build: Build): string {
+  const candidates = bindingCandidates(build, packageRoot(), process.env['REFCOUNT_LAB_BINARY_DIR'] || undefined);
+  return candidates.find((p) => existsSync(p)) ?? (candidates[candidates.length - 1] as string);
 }
 
 /** Loads (once) the native module of a build. @internal */
@@ -176,13 +224,7 @@ export function loadBuild(build: Build): NativeModule {
   if (!(BUILDS as readonly string[]).includes(build)) {
     throw new TypeError(`build must be one of ${BUILDS.join(', ')}; got ${String(build)}`);
   }
-  const path = bindingPath(build);
-  if (existsSync(path)) {
-    m = require(path) as NativeModule;
-  } else {
-    const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => NativeModule;
-    m = bindings({ bindings: `refcount_${build}`, module_root: packageRoot() });
-  }
+  m = require(findBinding(build)) as NativeModule;
   m.setErrorFactory(makeError);
   loaded.set(build, m);
   return m;

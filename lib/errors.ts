@@ -23,7 +23,9 @@ export type RefcountErrorCode =
   | 'ERR_OVERFLOW'
   | 'ERR_NO_MEMORY'
   | 'ERR_RUNTIME_BUSY'
-  | 'ERR_RECURSION';
+  | 'ERR_RECURSION'
+  // raised by the JS loader only (lib/binding.ts: BindingNotFoundError), not in the native list
+  | 'ERR_BINDING_NOT_FOUND';
 
 /** Every code, in the native core's order. */
 export const ERROR_CODES: readonly RefcountErrorCode[] = [

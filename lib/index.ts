@@ -19,7 +19,7 @@ export {
   CtypesModule,
   CApi,
   BUILDS,
-} from './runtime.js';
+} from './runtime/index.js';
 export type {
   Build,
   AllocatorName,
@@ -36,7 +36,7 @@ export type {
   PyObjectType,
   MallocStats,
   SizeClassStats,
-} from './runtime.js';
+} from './runtime/index.js';
 export {
   RefcountError,
   NegativeRefcountError,
@@ -44,7 +44,7 @@ export {
   ERROR_CODES,
 } from './errors.js';
 export type { RefcountErrorCode, NegativeRefcountFacts } from './errors.js';
-export { bindingPath, packageRoot } from './binding.js';
+export { bindingPath, packageRoot, BindingNotFoundError } from './binding.js';
 export {
   snapshot,
   toDot,
@@ -76,10 +76,11 @@ export {
   expectNoLeaks,
   allowLeaks,
   leaksAllowed,
+  leakSnapshot,
   heapSnapshot,
   diffSnapshots,
   formatLeakReport,
   isClean,
   LeakError,
 } from './leaks.js';
-export type { HeapSnapshot as LeakSnapshot, LeakReport, TypeDelta, NoLeaksOptions } from './leaks.js';
+export type { LeakSnapshot, LeakReport, TypeDelta, NoLeaksOptions } from './leaks.js';

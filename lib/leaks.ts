@@ -4,10 +4,13 @@
  * changed, the error says by how much, and which types of object account for it (the guarded
  * registry of live objects knows every object: {@link SysModule.census}).
  */
-import type { Runtime } from './runtime.js';
+import type { Runtime } from './runtime/index.js';
 
-/** What a runtime holds at one moment. */
-export interface HeapSnapshot {
+/**
+ * What a runtime holds at one moment, as counts (ref total, blocks, live objects by type): what
+ * the leak checks compare. Not the picture graph of `snapshot()` (draw/: `HeapSnapshot`).
+ */
+export interface LeakSnapshot {
   /** sys.gettotalrefcount() (debug build), else null. */
   readonly refTotal: number | null;
   /** sys.getallocatedblocks(). */
@@ -46,8 +49,8 @@ export class LeakError extends Error {
   }
 }
 
-/** Takes a {@link HeapSnapshot}. */
-export function heapSnapshot(rt: Runtime): HeapSnapshot {
+/** Takes a {@link LeakSnapshot}. */
+export function leakSnapshot(rt: Runtime): LeakSnapshot {
   return {
     refTotal: rt.build === 'debug' ? rt.sys.gettotalrefcount() : null,
     blocks: rt.sys.getallocatedblocks(),
@@ -55,8 +58,11 @@ export function heapSnapshot(rt: Runtime): HeapSnapshot {
   };
 }
 
+/** @deprecated Renamed {@link leakSnapshot} (not the picture graph of `snapshot()`). */
+export const heapSnapshot: (rt: Runtime) => LeakSnapshot = leakSnapshot;
+
 /** The difference `after - before`. */
-export function diffSnapshots(before: HeapSnapshot, after: HeapSnapshot): LeakReport {
+export function diffSnapshots(before: LeakSnapshot, after: LeakSnapshot): LeakReport {
   const byType: Record<string, TypeDelta> = {};
   let objectBlocks = 0;
   if (before.census && after.census) {
@@ -110,11 +116,11 @@ export interface NoLeaksOptions {
 export function expectNoLeaks<T>(rt: Runtime, fn: () => T, options: NoLeaksOptions = {}): T {
   const collect = options.collect ?? true;
   if (collect) rt.gc.collect();
-  const before = heapSnapshot(rt);
+  const before = leakSnapshot(rt);
   const check = (): void => {
     if (rt.closed) throw new Error('expectNoLeaks: the runtime was closed by the checked code');
     if (collect) rt.gc.collect();
-    const report = diffSnapshots(before, heapSnapshot(rt));
+    const report = diffSnapshots(before, leakSnapshot(rt));
     if (!isClean(report)) throw new LeakError(formatLeakReport(report), report);
   };
   const result = fn();

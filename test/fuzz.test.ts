@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Runtime, type PyClass, type Ref } from '../lib/index.js';
 import { RefcountError } from '../lib/errors.js';
+import { nativeOf, wrapAddress } from '../lib/internal.js';
 import { HeapModel, type Build, type FinalizerKind, type MObj } from './model/heap-model.js';
 
 const TOTAL_OPS = Number(process.env['FUZZ_OPS'] ?? 1_000_000);
@@ -109,7 +110,7 @@ export class World {
     } else this.root(ref, this.m.get(id));
   }
   atomic(kind: 'int' | 'float' | 'str', ref: Ref, immortal: boolean): void {
-    expect(ref.runtime.native.isImmortal(ref.id)).toBe(immortal);
+    expect(nativeOf(ref.runtime).isImmortal(ref.id)).toBe(immortal);
     this.root(ref, immortal ? this.m.staticAt(ref.id, kind) : this.m.newAtomic(kind));
   }
   expectCode(fn: () => unknown, code: string): void {
@@ -145,7 +146,7 @@ export class World {
       this.expectCode(() => rt.ctypes.cast(o.addr, rt.ctypes.py_object).value, 'ERR_USE_AFTER_FREE');
     }
     // every live object: refcount and tracking
-    const n = rt.native;
+    const n = nativeOf(rt);
     for (const o of m.live()) {
       if (o.addr === 0) continue;
       if (n.refcnt(o.addr) !== o.rc) expect(n.refcnt(o.addr), `refcount of ${o.typeName} #${o.id}`).toBe(o.rc);
@@ -412,7 +413,7 @@ export const commands: fc.Arbitrary<Cmd>[] = [
     cmd('Deref', [i], kindIs('weakref'), (w) => {
       const r = w.roots[w.pick('weakref', i)]!;
       const t = w.m.deref(r.id);
-      w.rootId(w.rt.wrap(w.rt.native.weakrefGet(r.ref.id)), t);
+      w.rootId(wrapAddress(w.rt, nativeOf(w.rt).weakrefGet(r.ref.id)), t);
     }),
   ),
 ];

@@ -3,6 +3,7 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BUILDS, Runtime, RefcountError, allowLeaks } from '../lib/index.js';
+import { nameSlotOf, nativeOf } from '../lib/internal.js';
 
 const IMMORTAL = 4294967295;
 const runtimes: Runtime[] = [];
@@ -359,11 +360,11 @@ describe('C.new(attrs): cls() and the setattrs in one native call (callClassPack
     const C = rt.defineClass('C');
     const o = C.new();
     o.setattr('spam', 1);
-    const slot = rt.nameSlot('spam');
-    expect(rt.nameSlot('spam')).toBe(slot);
-    expect(rt.native.hasattr(o.id, slot)).toBe(true);
-    expect(rt.native.hasattr(o.id, 'spam')).toBe(true); // a string still works
-    expect(() => rt.native.hasattr(o.id, 1e9)).toThrow(expect.objectContaining({ code: 'ERR_VALUE' }));
+    const slot = nameSlotOf(rt, 'spam');
+    expect(nameSlotOf(rt, 'spam')).toBe(slot);
+    expect(nativeOf(rt).hasattr(o.id, slot)).toBe(true);
+    expect(nativeOf(rt).hasattr(o.id, 'spam')).toBe(true); // a string still works
+    expect(() => nativeOf(rt).hasattr(o.id, 1e9)).toThrow(expect.objectContaining({ code: 'ERR_VALUE' }));
     expect(() => o.getattr(5 as unknown as string)).toThrow(TypeError);
     o.delattr('spam');
     expect(o.hasattr('spam')).toBe(false);
@@ -376,19 +377,19 @@ describe('C.new(attrs): cls() and the setattrs in one native call (callClassPack
     const blocks = rt.sys.getallocatedblocks();
     const tracked = rt.gc.getCount()[0];
     expect(() => C.new({ x: 1, y: Symbol('no') as never })).toThrow(TypeError);
-    const p = rt.native.packed;
+    const p = nativeOf(rt).packed;
     const call = (fill: number[], ...extra: string[]) => {
       p.set(fill);
-      return () => rt.native.callClassPacked(C.id, ...extra);
+      return () => nativeOf(rt).callClassPacked(C.id, ...extra);
     };
-    const x = rt.nameSlot('x');
+    const x = nameSlotOf(rt, 'x');
     expect(call([1, 999_999, 0, 1])).toThrow(expect.objectContaining({ code: 'ERR_VALUE' })); // unknown name slot
     expect(call([2, x, 0, 1, x, 1, 12345])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ADDRESS' }));
     expect(call([1, x, 9, 0])).toThrow(TypeError); // unknown kind
     expect(call([1, x, 5, 1], 'only one extra')).toThrow(TypeError); // extra index out of range
     expect(call([33])).toThrow(TypeError); // more pairs than a call takes
     p.set([0]);
-    expect(() => rt.native.callClassPacked(rt.int(5000).id)).toThrow(expect.objectContaining({ code: 'ERR_TYPE' }));
+    expect(() => nativeOf(rt).callClassPacked(rt.int(5000).id)).toThrow(expect.objectContaining({ code: 'ERR_TYPE' }));
     expect(rt.sys.getallocatedblocks()).toBe(blocks + 1); // only the int above, leaked on purpose
     expect(rt.gc.getCount()[0]).toBe(tracked);
     allowLeaks(rt, 'the int passed as a class is never released');

@@ -4,7 +4,7 @@
  * per address, Ref.dup()/release().
  */
 import { loadBuild } from '../binding.js';
-import { Runtime } from '../runtime.js';
+import { Runtime } from '../runtime/index.js';
 import { goal, makeRow, nowNs, type RowSpec } from './stats.js';
 import type { BenchRow } from './types.js';
 

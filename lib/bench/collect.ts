@@ -2,10 +2,11 @@
  * Collection rows (gc.collect per object, create+drop) and the memory test (exp_6), each against
  * CPython 3.12 running the same loop in the same bench run.
  */
+import { nativeOf } from '../internal.js';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
-import { Runtime } from '../runtime.js';
+import { Runtime } from '../runtime/index.js';
 import { findPython, runPython } from './python.js';
 import { goal, makeRow, missingRow, nowNs, type RowSpec } from './stats.js';
 import type { BenchRow } from './types.js';
@@ -82,7 +83,7 @@ print(json.dumps({'base': base, 'peak': peak}))
 
 /** Builds one graph in refcount-lab through the native handle (setup only, not timed). */
 function buildGraph(rt: Runtime, cls: number, n: number, graph: Graph): number {
-  const nat = rt.native;
+  const nat = nativeOf(rt);
   const none = nat.singletons.None;
   const root = nat.newList([]);
   for (let i = 0; i < Math.floor(n / 3); i++) {
@@ -151,7 +152,7 @@ export function gcRows(opts: {
           const t0 = nowNs();
           rt.gc.collect();
           const dt = nowNs() - t0;
-          rt.native.decref(root);
+          nativeOf(rt).decref(root);
           rt.gc.collect();
           if (rep > 0) (ours[`${graph}.${n}`] ??= []).push(dt / n);
         }

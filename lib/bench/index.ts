@@ -2,7 +2,7 @@
  * The benchmark suite: every cost next to its anchor, measured in the same run.
  *
  * ```ts
- * // from inside the package (e.g. a CLI in dist/cli/): the exports map exposes only ".", so
+ * // from inside the package (e.g. a CLI in dist/cli/): the exports map has no bench subpath, so
  * // import it relatively
  * import { runBench, formatTable } from '../bench/index.js';
  * const report = await runBench({ quick: true });

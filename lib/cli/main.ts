@@ -9,7 +9,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BENCH_GROUPS, formatMarkdown, formatTable, runBench, type BenchGroup } from '../bench/index.js';
-import { BUILDS, Runtime, type Build } from '../runtime.js';
+import { BUILDS, Runtime, type Build } from '../runtime/index.js';
 import { SCENARIOS, loadScenario } from '../scenarios/registry.js';
 import { diffLines, findCPython312, normalizeOutput, pool, runCPython, runScenario } from '../scenarios/runner.js';
 import { cellMatches, compareMatrix, loadExpectations, defaultExpectationsPath } from '../scenarios/matrix.js';

@@ -6,7 +6,8 @@
  * tracks (instances, lists, dicts, classes, tuples not yet untracked...). Atomic objects —
  * ints, floats, strs, None — are never tracked, so showGrowth does not count them.
  */
-import type { Address, Ref, Runtime } from '../runtime.js';
+import { nativeOf } from '../internal.js';
+import type { Address, Ref, Runtime } from '../runtime/index.js';
 import { toDot, type DotOptions } from './dot.js';
 import { snapshot, hexAddr, type HeapEdge, type HeapNode, type HeapSnapshot } from './snapshot.js';
 import { toSvg } from './svg.js';
@@ -44,7 +45,7 @@ export function showRefs(ref: Ref, options: RefsOptions = {}): Picture {
  */
 export function showBackrefs(ref: Ref, options: RefsOptions = {}): Picture {
   const rt = ref.runtime;
-  const n = rt.native;
+  const n = nativeOf(rt);
   const depth = options.depth ?? 3;
   const maxNodes = options.maxNodes ?? 100;
   const target = ref.id;
@@ -86,8 +87,8 @@ export function showBackrefs(ref: Ref, options: RefsOptions = {}): Picture {
 
 /** gc.get_referrers(obj) as borrowed addresses (the new references are dropped at once). */
 function referrersOf(rt: Runtime, a: Address): Address[] {
-  const list = rt.native.gcGetReferrers([a]);
-  for (const x of list) rt.native.decref(x);
+  const list = nativeOf(rt).gcGetReferrers([a]);
+  for (const x of list) nativeOf(rt).decref(x);
   return list;
 }
 
@@ -101,13 +102,13 @@ const lastCounts = new WeakMap<Runtime, Map<string, number>>();
 
 /** Counts of GC-tracked objects by type name (gc.get_objects()). */
 export function typeCounts(rt: Runtime): Map<string, number> {
-  const list = rt.native.gcGetObjects(undefined);
+  const list = nativeOf(rt).gcGetObjects(undefined);
   const counts = new Map<string, number>();
   for (const a of list) {
-    const t = rt.native.typeName(a);
+    const t = nativeOf(rt).typeName(a);
     counts.set(t, (counts.get(t) ?? 0) + 1);
   }
-  for (const a of list) rt.native.decref(a);
+  for (const a of list) nativeOf(rt).decref(a);
   return counts;
 }
 

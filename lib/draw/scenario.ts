@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Build } from '../runtime.js';
+import type { Build } from '../runtime/index.js';
 import { executeScenario, type Outcome, type Scenario, type ScenarioContext } from '../scenarios/define.js';
 import { loadScenario } from '../scenarios/registry.js';
 import { toDot, esc } from './dot.js';

@@ -4,8 +4,9 @@
  * read is a borrowed, allocation-free native call (no incref, no new object), so the counts it
  * records are the counts the program sees.
  */
+import { nativeOf } from '../internal.js';
 import { RefcountError } from '../errors.js';
-import type { Address, Ref, Runtime } from '../runtime.js';
+import type { Address, Ref, Runtime } from '../runtime/index.js';
 
 /** Where an object is as far as the cycle collector is concerned. */
 export type GcState = 'untracked' | 'generation 0' | 'generation 1' | 'generation 2' | 'permanent' | 'freed' | 'unknown';
@@ -103,7 +104,7 @@ const ATOMIC = new Set(['int', 'bool', 'float', 'str', 'None']);
  * box; a released Ref or a null root is left out.
  */
 export function snapshot(rt: Runtime, roots: Roots, options: SnapshotOptions = {}): HeapSnapshot {
-  const n = rt.native;
+  const n = nativeOf(rt);
   const depthMax = options.depth ?? Infinity;
   const maxNodes = options.maxNodes ?? 200;
   const prevTypes = new Map<Address, string>();
@@ -200,7 +201,7 @@ export function snapshot(rt: Runtime, roots: Roots, options: SnapshotOptions = {
 
 /** The value cell: repr for atomic objects, `attr=value` for instances, sizes for containers. */
 function summary(rt: Runtime, a: Address, kind: string, edges: [string, Address][]): string {
-  const n = rt.native;
+  const n = nativeOf(rt);
   switch (kind) {
     case 'instance': {
       const parts: string[] = [];

@@ -4,7 +4,7 @@
  * process before that, and the parent reports the signal, as the talk's terminal did.
  */
 import { writeSync } from 'node:fs';
-import type { Build } from '../runtime.js';
+import type { Build } from '../runtime/index.js';
 import { OUTCOME_MARKER, executeScenario, type ScenarioOptions } from './define.js';
 import { loadScenario } from './registry.js';
 

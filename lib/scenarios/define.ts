@@ -20,7 +20,7 @@
  * and runs under every build with `refcount-lab run ./my_exp.js --build all --unguarded`.
  */
 import { RefcountError } from '../errors.js';
-import { Runtime, type Build } from '../runtime.js';
+import { Runtime, type Build } from '../runtime/index.js';
 import type { NameValue } from './names.js';
 import { Py } from './py.js';
 

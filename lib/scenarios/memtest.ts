@@ -12,7 +12,7 @@
  * Each iteration builds the list in the runtime's heap and drops it at "return". Per
  * iteration we sample the allocator (blocks, bytes in allocated blocks, arenas) and the RSS.
  */
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '../runtime/index.js';
 import { defineScenario } from './define.js';
 
 export interface MemSample {

@@ -11,7 +11,7 @@
  * ```
  * Binding changes nothing in the heap: it only records which Ref (or address) a name holds.
  */
-import type { Address, Ref } from '../runtime.js';
+import type { Address, Ref } from '../runtime/index.js';
 
 /** What a name holds: a Ref (a strong reference) or an address (an `id(...)` kept as an int). */
 export type NameValue = Ref | Address;

@@ -15,7 +15,7 @@
  * str after print(). Those short-lived blocks are what re-use a freed object's memory.
  */
 import { RefcountError } from '../errors.js';
-import type { PyClass, PyInput, Ref, Runtime } from '../runtime.js';
+import type { PyClass, PyInput, Ref, Runtime } from '../runtime/index.js';
 import { Names, type NameValue } from './names.js';
 
 /** How a class's instances print (`__str__`); default: repr. */

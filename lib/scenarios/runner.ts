@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants as osConstants } from 'node:os';
 import { packageRoot } from '../binding.js';
-import type { Build } from '../runtime.js';
+import type { Build } from '../runtime/index.js';
 import { OUTCOME_MARKER, refcountsOf, type Outcome, type RunResult, type ScenarioOptions } from './define.js';
 import { findScenario } from './registry.js';
 

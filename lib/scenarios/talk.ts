@@ -1,6 +1,6 @@
 /**
- * The talk's experiments (seed/talk.txt), line by line. The Python originals are in
- * lib/scenarios/python/; each TypeScript line below stands for the Python line beside it.
+ * The talk's experiments, line by line. The Python originals are lib/scenarios/python/exp_*.py;
+ * each TypeScript line below stands for the Python line beside it.
  * `bind('a', A())` is `a = A()` (the binding is recorded so pictures can draw the name),
  * `del(a)` is `del a`, `call(f)` runs a Python function whose names die at return; temporaries
  * that have no name in Python are `using` locals.
@@ -241,7 +241,7 @@ function exp5Body(ctx: ScenarioContext, collect: boolean): void {
   print('*'.repeat(10));
 }
 
-type PyInputRef = import('../runtime.js').Ref | null;
+type PyInputRef = import('../runtime/index.js').Ref | null;
 
 export const exp_5 = defineScenario({
   name: 'exp_5',

@@ -7,12 +7,12 @@
  * allowLeaks(rt, reason). Runtimes created with guard: false are checked on totals only.
  */
 import { afterEach, beforeEach } from 'vitest';
-import { Runtime, type RuntimeOptions } from '../../lib/runtime.js';
-import { diffSnapshots, formatLeakReport, heapSnapshot, leaksAllowed, type HeapSnapshot } from '../../lib/leaks.js';
+import { Runtime, type RuntimeOptions } from '../../lib/runtime/index.js';
+import { diffSnapshots, formatLeakReport, leakSnapshot, leaksAllowed, type LeakSnapshot } from '../../lib/leaks.js';
 
 interface Tracked {
   readonly rt: Runtime;
-  readonly base: HeapSnapshot;
+  readonly base: LeakSnapshot;
   allowRefs: number;
   allowBlocks: number;
   checked: boolean;
@@ -22,7 +22,7 @@ const tracked: Tracked[] = [];
 const failures: string[] = [];
 const byRuntime = new WeakMap<Runtime, Tracked>();
 
-function immortalObjects(s: HeapSnapshot): number {
+function immortalObjects(s: LeakSnapshot): number {
   let n = 0;
   for (const c of Object.values(s.census ?? {})) n += c.immortal;
   return n;
@@ -37,7 +37,7 @@ function check(t: Tracked, when: string): void {
   } catch {
     return; // a runtime left in an error state by the test is the test's business
   }
-  const now = heapSnapshot(t.rt);
+  const now = leakSnapshot(t.rt);
   const r = diffSnapshots(t.base, now);
   const refs = (r.refs ?? 0) - t.allowRefs;
   const blocks = r.blocks - t.allowBlocks - (immortalObjects(now) - immortalObjects(t.base));
@@ -55,7 +55,7 @@ const origCreate = Runtime.create.bind(Runtime);
 Runtime.create = (options: RuntimeOptions = {}): Runtime => {
   const rt = origCreate(options);
   if (rt.build === 'debug') {
-    const t: Tracked = { rt, base: heapSnapshot(rt), allowRefs: 0, allowBlocks: 0, checked: false };
+    const t: Tracked = { rt, base: leakSnapshot(rt), allowRefs: 0, allowBlocks: 0, checked: false };
     tracked.push(t);
     byRuntime.set(rt, t);
   }
@@ -74,9 +74,9 @@ const origDefineClass = Runtime.prototype.defineClass;
 Runtime.prototype.defineClass = function (this: Runtime, ...args: Parameters<Runtime['defineClass']>) {
   const t = byRuntime.get(this);
   if (!t) return origDefineClass.apply(this, args);
-  const before = heapSnapshot(this);
+  const before = leakSnapshot(this);
   const cls = origDefineClass.apply(this, args);
-  const d = diffSnapshots(before, heapSnapshot(this));
+  const d = diffSnapshots(before, leakSnapshot(this));
   t.allowRefs += d.refs ?? 0;
   t.allowBlocks += d.blocks;
   return cls;

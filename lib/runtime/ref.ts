@@ -1,0 +1,298 @@
+/** {@link Ref} (one owned strong reference) and the leak tracking of lost Refs. */
+import { RefcountError } from '../errors.js';
+import type { Address, NativeRuntime } from '../binding.js';
+import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
+import { isPrimitive, withObject, type PyInput, type PyValue } from './convert.js';
+import { hex, INSPECT, INSPECT_REPR_MAX } from './util.js';
+
+const LEAK_CODE = 'REFCOUNT_LAB_LEAKED_REF';
+const DANGLING_CODE = 'REFCOUNT_LAB_DANGLING_REF';
+
+interface LeakToken {
+  readonly rt: Runtime;
+  readonly addr: Address;
+}
+
+// The object is alive when this runs (the lost Ref owned a reference to it), so its type can be
+// read then; immortal objects are not worth a warning. Unless someone released the Ref's
+// reference behind its back (an extra Py_DECREF through capi) and the object is gone: guarded
+// mode says so (a throw here would be an uncaught exception at a random GC); unguarded mode
+// reads the address as C would.
+const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
+  if (t.rt.closed) return;
+  let typeName: string;
+  try {
+    if (nativeOf(t.rt).isImmortal(t.addr)) return;
+    typeName = nativeOf(t.rt).typeName(t.addr);
+  } catch (e) {
+    if (!(e instanceof RefcountError)) throw e;
+    process.emitWarning(
+      `a Ref to the object at ${hex(t.addr)} was garbage-collected by V8 after the object had been ` +
+        `deallocated (${e.code}): its reference was released by another call, e.g. an extra Py_DECREF`,
+      { code: DANGLING_CODE, type: 'RefcountLabWarning' },
+    );
+    return;
+  }
+  process.emitWarning(
+    `a Ref to a '${typeName}' object at ${hex(t.addr)} was garbage-collected by V8 while it still ` +
+      `owned its reference: the reference is leaked (call release() or use 'using')`,
+    { code: LEAK_CODE, type: 'RefcountLabWarning' },
+  );
+});
+
+// Registering with a FinalizationRegistry costs ~0.7 us, far more than the Ref itself, and most
+// Refs are released within the tick that made them. So new Refs wait in `pending` (a strong
+// reference: they cannot be collected there) and only the ones still unreleased when the
+// current task ends — or when the batch grows large — are registered. Every Ref that V8 can
+// collect while owning its reference has been registered first, so no leak goes unreported.
+const pending: Ref[] = [];
+let flushScheduled = false;
+const PENDING_LIMIT = 4096;
+
+function flushPending(): void {
+  flushScheduled = false;
+  for (const r of pending) registerIfOwned(r);
+  pending.length = 0;
+}
+
+function track(r: Ref): void {
+  pending.push(r);
+  if (pending.length >= PENDING_LIMIT) flushPending();
+  else if (!flushScheduled) {
+    flushScheduled = true;
+    queueMicrotask(flushPending);
+  }
+}
+
+/**
+ * One owned strong reference to an object of a {@link Runtime}, like a Python name binding.
+ * `release()` is `del name`; `dup()` is `other = name` (Py_NewRef).
+ */
+let refAddress: (r: Ref) => Address;
+let registerIfOwned: (r: Ref) => void;
+
+export class Ref implements Disposable {
+  readonly #rt: Runtime;
+  readonly #addr: Address;
+  readonly #borrowed: boolean;
+  #released = false;
+  #registered = false;
+  #kind: string | undefined;
+
+  /** Made by the runtime (not for user code): wraps an address whose reference the new Ref now owns. */
+  constructor(rt: Runtime, addr: Address, borrowed = false) {
+    this.#rt = rt;
+    this.#addr = addr;
+    this.#borrowed = borrowed;
+    if (!borrowed) track(this);
+  }
+
+  /** The runtime this reference belongs to. */
+  get runtime(): Runtime {
+    return this.#rt;
+  }
+  /** id(obj): the object's address. */
+  get id(): Address {
+    this.#check();
+    return this.#addr;
+  }
+  /** ob_refcnt now (a bigint only when it does not fit a safe integer). */
+  get refcnt(): number | bigint {
+    return this.#n().refcnt(this.#check());
+  }
+  /** The type's name (`'int'`, `'list'`, `'A'`...). */
+  get typeName(): string {
+    return this.#n().typeName(this.#check());
+  }
+  /** The built-in kind: 'int' | 'bool' | 'float' | 'str' | 'tuple' | 'list' | 'dict' |
+   * 'None' | 'type' | 'instance' | 'weakref' | ... */
+  get kind(): string {
+    this.#kind ??= this.#n().kind(this.#check());
+    return this.#kind;
+  }
+  /** True once this Ref has given its reference back. */
+  get released(): boolean {
+    return this.#released;
+  }
+  /** True when this is Python's None. */
+  get isNone(): boolean {
+    return this.#check() === nativeOf(this.#rt).singletons.None;
+  }
+  /** Py_NewRef: a new Ref owning one more reference to the same object. */
+  dup(): Ref {
+    const a = this.#check();
+    this.#n().incref(a);
+    return new Ref(this.#rt, a);
+  }
+  /** Py_DECREF (`del name`). A second call throws ERR_RELEASED. */
+  release(): void {
+    const a = this.#check();
+    if (this.#borrowed) {
+      throw new RefcountError('ERR_TYPE', 'this Ref is borrowed (owned by its class or gc handle): dup() it to own a reference');
+    }
+    this.#released = true;
+    if (this.#registered) leakRegistry.unregister(this);
+    this.#n().decref(a);
+  }
+  /** Releases the reference if it is still owned (for `using`). */
+  [Symbol.dispose](): void {
+    if (!this.#released && !this.#borrowed && !this.#rt.closed) this.release();
+  }
+  /** The object converted to a JS value. */
+  value(): PyValue {
+    return this.#n().value(this.#check()) as PyValue;
+  }
+  /** repr(obj). */
+  repr(): string {
+    return this.#n().repr(this.#check());
+  }
+  /** repr(obj) as a new str object in this runtime's heap (a new reference), allocated as
+   * CPython allocates it: an int's repr is always a fresh str, even for one character. This is
+   * what an f-string's `{x = }` / `{x!r}` creates and drops between two lines of the talk. */
+  reprObject(): Ref {
+    return wrapAddress(this.#rt, this.#n().reprObject(this.#check()));
+  }
+  toString(): string {
+    return this.#released ? '<released Ref>' : this.repr();
+  }
+  /** console.log / util.inspect: `Ref<list 0x7f… refcnt=1> [1, 'a', 2.5]` (the repr cut at 200). */
+  [INSPECT](): string {
+    if (this.#released) return '<released Ref>';
+    if (this.#rt.closed) return `<Ref ${hex(this.#addr)} of a closed runtime>`;
+    try {
+      const r = this.repr();
+      const shown = r.length > INSPECT_REPR_MAX ? r.slice(0, INSPECT_REPR_MAX) + '…' : r;
+      return `Ref<${this.typeName} ${hex(this.#addr)} refcnt=${this.refcnt}> ${shown}`;
+    } catch (e) {
+      // guarded: an object freed behind the Ref's back (an extra Py_DECREF) is shown, not thrown
+      return `<Ref ${hex(this.#addr)}: ${e instanceof RefcountError ? e.code : String(e)}>`;
+    }
+  }
+
+  // ------------------------------------------------------------------ attributes
+  /** getattr(obj, name): a new reference. */
+  getattr(name: string): Ref {
+    const a = this.#check();
+    return wrapAddress(this.#rt, this.#n().getattr(a, nameSlotOf(this.#rt, name)));
+  }
+  /** setattr(obj, name, value). */
+  setattr(name: string, value: PyInput): void {
+    const a = this.#check();
+    const slot = nameSlotOf(this.#rt, name);
+    if (value instanceof Ref) this.#n().setattr(a, slot, addressOf(value, this.#rt));
+    else if (isPrimitive(value)) this.#n().setattrValue(a, slot, value);
+    else withObject(this.#rt, value, (v) => this.#n().setattr(a, slot, v));
+  }
+  /** delattr(obj, name). */
+  delattr(name: string): void {
+    const a = this.#check();
+    this.#n().delattr(a, nameSlotOf(this.#rt, name));
+  }
+  /** hasattr(obj, name). */
+  hasattr(name: string): boolean {
+    const a = this.#check();
+    return this.#n().hasattr(a, nameSlotOf(this.#rt, name));
+  }
+
+  // ------------------------------------------------------------------ containers
+  /** len(obj). */
+  len(): number {
+    return this.#n().len(this.#check());
+  }
+  /** obj[key]: an index for lists and tuples, any hashable value for dicts. */
+  getitem(key: PyInput): Ref {
+    const a = this.#check();
+    if (this.kind === 'dict') return withObject(this.#rt, key, (k) => wrapAddress(this.#rt, this.#n().getitemKey(a, k)));
+    return wrapAddress(this.#rt, this.#n().getitemIndex(a, this.#index(key)));
+  }
+  /** obj[key] = value. */
+  setitem(key: PyInput, value: PyInput): void {
+    const a = this.#check();
+    withObject(this.#rt, value, (v) => {
+      if (this.kind === 'dict') withObject(this.#rt, key, (k) => this.#n().setitemKey(a, k, v));
+      else this.#n().setitemIndex(a, this.#index(key), v);
+    });
+  }
+  /** del obj[key]. */
+  delitem(key: PyInput): void {
+    const a = this.#check();
+    if (this.kind === 'dict') withObject(this.#rt, key, (k) => this.#n().delitemKey(a, k));
+    else this.#n().delitemIndex(a, this.#index(key));
+  }
+  /** list.append(value). */
+  append(value: PyInput): void {
+    const a = this.#check();
+    if (value instanceof Ref) this.#n().append(a, addressOf(value, this.#rt));
+    else if (isPrimitive(value)) this.#n().appendValue(a, value);
+    else withObject(this.#rt, value, (v) => this.#n().append(a, v));
+  }
+  /** list.insert(index, value). */
+  insert(index: number, value: PyInput): void {
+    const a = this.#check();
+    withObject(this.#rt, value, (v) => this.#n().insert(a, this.#index(index), v));
+  }
+  /** list.pop(index = -1) or dict.pop(key): the removed object, as a new reference. */
+  pop(key?: PyInput): Ref {
+    const a = this.#check();
+    if (this.kind === 'dict') {
+      if (key === undefined) throw new TypeError('dict.pop() needs a key');
+      return withObject(this.#rt, key, (k) => wrapAddress(this.#rt, this.#n().popKey(a, k)));
+    }
+    return wrapAddress(this.#rt, this.#n().popIndex(a, key === undefined ? -1 : this.#index(key)));
+  }
+  /** list.clear() / dict.clear(). */
+  clear(): void {
+    this.#n().clear(this.#check());
+  }
+  /** seq * n: a new list (or tuple). */
+  repeat(n: number): Ref {
+    return wrapAddress(this.#rt, this.#n().repeat(this.#check(), this.#index(n)));
+  }
+  /** dict.copy() / list.copy(). */
+  copy(): Ref {
+    return wrapAddress(this.#rt, this.#n().copy(this.#check()));
+  }
+
+  // Package-internal access (lib/internal.ts), kept off the public type.
+  static {
+    refAddress = (r) => r.#check();
+    registerIfOwned = (r) => r.#registerIfOwned();
+  }
+
+  /** Registers this Ref for leak reports if it still owns its reference. */
+  #registerIfOwned(): void {
+    if (this.#released || this.#registered || this.#rt.closed) return;
+    this.#registered = true;
+    leakRegistry.register(this, { rt: this.#rt, addr: this.#addr }, this);
+  }
+
+  #n(): NativeRuntime {
+    return nativeOf(this.#rt);
+  }
+  #check(): Address {
+    if (this.#released) throw new RefcountError('ERR_RELEASED', `this Ref was already released (it pointed at ${hex(this.#addr)})`);
+    if (this.#rt.closed) throw new RefcountError('ERR_RUNTIME_CLOSED', 'the runtime of this Ref is closed');
+    return this.#addr;
+  }
+  #index(key: PyInput): number {
+    if (typeof key !== 'number') throw new TypeError(`${this.typeName} indices must be integers`);
+    return key;
+  }
+}
+
+/**
+ * @internal The address of a Ref, after the released / closed checks; given a runtime, also
+ * checks that `ref` is a Ref of that runtime (ERR_WRONG_RUNTIME otherwise).
+ */
+export function addressOf(ref: Ref, rt?: Runtime): Address {
+  if (rt !== undefined) {
+    if (!(ref instanceof Ref)) throw new TypeError('a Ref is required');
+    if (ref.runtime !== rt) throw new RefcountError('ERR_WRONG_RUNTIME', 'this Ref belongs to another runtime');
+  }
+  return refAddress(ref);
+}
+
+/** @internal A Ref owning the new reference at `addr`. */
+export function wrapAddress(rt: Runtime, addr: Address): Ref {
+  return new Ref(rt, addr);
+}
