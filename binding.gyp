@@ -6,6 +6,7 @@
       "native/core/obmalloc.cc",
       "native/core/runtime.cc",
       "native/core/gc.cc",
+      "native/core/api.cc",
       "native/core/types/object.cc",
       "native/core/types/long.cc",
       "native/core/types/unicode.cc",

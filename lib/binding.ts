@@ -127,7 +127,8 @@ export interface NativeRuntime {
   appendValue(a: Address, v: Primitive): void;
   objectState(a: Address): 'live' | 'freed' | 'invalid' | 'unknown';
   referentEdges(a: Address): [string, Address][];
-  census(): Record<string, [objects: number, refs: number, immortal: number]> | null;
+  /** ERR_NOT_IN_BUILD (the core's) when unguarded. */
+  census(): Record<string, [objects: number, refs: number, immortal: number]>;
 }
 
 /** @internal The JS values the native side converts by itself. */

@@ -1,5 +1,4 @@
 /** The `sys` facade. */
-import { RefcountError } from '../errors.js';
 import type { AllocatorName } from '../binding.js';
 import { nativeOf, type Runtime } from './runtime.js';
 import { addressOf, type Ref } from './ref.js';
@@ -55,20 +54,17 @@ export class SysModule {
   getsizeof(ref: Ref): number {
     return nativeOf(this.#rt).sizeof(addressOf(ref, this.#rt));
   }
-  /** sys.gettotalrefcount() — debug build only (ERR_NOT_IN_BUILD elsewhere, as CPython's
-   * release builds have no such function). */
+  /** sys.gettotalrefcount() — debug build only (ERR_NOT_IN_BUILD elsewhere, raised by the
+   * native core, as CPython's release builds have no such function). */
   gettotalrefcount(): number {
-    this.#debugOnly('sys.gettotalrefcount');
     return nativeOf(this.#rt).refTotal();
   }
   /** The `-X showrefcount` line: `[N refs, M blocks]` — debug build only. */
   showrefcount(): string {
-    this.#debugOnly('showrefcount');
     return nativeOf(this.#rt).showrefcount();
   }
   /** Py_STATS object counters (increfs, decrefs, allocations...) — debug build only. */
   stats(): Record<string, number> {
-    this.#debugOnly('Py_STATS');
     return nativeOf(this.#rt).stats();
   }
   /** sys.getallocatedblocks(). */
@@ -82,10 +78,9 @@ export class SysModule {
   /** Live heap objects by type name (guarded runtimes: the registry of live objects; the
    * static singletons and types are left out): how many, and the sum of their refcounts
    * (immortal objects count no references) and how many are immortal (interned strings).
-   * Throws ERR_NOT_IN_BUILD when unguarded (no registry is kept). */
+   * The native core throws ERR_NOT_IN_BUILD when unguarded (no registry is kept). */
   census(): Record<string, { objects: number; refs: number; immortal: number }> {
     const c = nativeOf(this.#rt).census();
-    if (c === null) throw new RefcountError('ERR_NOT_IN_BUILD', 'census() needs a guarded runtime (the registry of live objects)');
     const out: Record<string, { objects: number; refs: number; immortal: number }> = {};
     for (const [name, [objects, refs, immortal]] of Object.entries(c)) out[name] = { objects, refs, immortal };
     return out;
@@ -93,10 +88,5 @@ export class SysModule {
   /** The allocator's statistics and the free lists as data (what debugmallocstats() prints). */
   mallocStats(): MallocStats {
     return nativeOf(this.#rt).mallocStats() as unknown as MallocStats;
-  }
-  #debugOnly(what: string): void {
-    if (this.#rt.build !== 'debug') {
-      throw new RefcountError('ERR_NOT_IN_BUILD', `${what} exists only in the debug build (Py_REF_DEBUG); this runtime is '${this.#rt.build}'`);
-    }
   }
 }
