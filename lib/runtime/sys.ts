@@ -1,5 +1,6 @@
 /** The `sys` facade. */
 import type { AllocatorName } from '../binding.js';
+import type { MallocStatsField } from '../schema.js';
 import { nativeOf, type Runtime } from './runtime.js';
 import { addressOf, type Ref } from './ref.js';
 
@@ -13,26 +14,14 @@ export interface SizeClassStats {
   readonly availableBlocks: number;
 }
 
+/** The counters of {@link MallocStats}, one per name of MALLOC_STATS_FIELDS (lib/schema.ts):
+ * `allocated_blocks` is sys.getallocatedblocks(); `raw_blocks` counts the live blocks of the raw
+ * allocator (requests over 512 bytes, of 0 bytes, and the raw domain). */
+export type MallocCounters = { readonly [K in MallocStatsField]: number };
+
 /** `sys._debugmallocstats()` as data ({@link SysModule.mallocStats}): the same facts as the text. */
-export interface MallocStats {
+export interface MallocStats extends MallocCounters {
   readonly allocator: AllocatorName;
-  /** sys.getallocatedblocks(). */
-  readonly allocated_blocks: number;
-  readonly arenas_allocated_total: number;
-  readonly arenas_reclaimed: number;
-  readonly arenas_highwater: number;
-  readonly arenas_allocated_current: number;
-  readonly bytes_in_allocated_blocks: number;
-  readonly bytes_in_available_blocks: number;
-  readonly unused_pools: number;
-  readonly bytes_lost_to_pool_headers: number;
-  readonly bytes_lost_to_quantization: number;
-  readonly bytes_lost_to_arena_alignment: number;
-  readonly arena_map_mid_nodes: number;
-  readonly arena_map_bot_nodes: number;
-  /** Live blocks of the raw allocator (requests over 512 bytes, of 0 bytes, and the raw domain). */
-  readonly raw_blocks: number;
-  readonly raw_bytes: number;
   /** Size classes with at least one pool. */
   readonly classes: readonly SizeClassStats[];
   /** Objects parked on CPython's free lists; `tuple[i]` counts tuples of i + 1 items. */

@@ -141,25 +141,10 @@ RT_FN(fn_malloc_stats) {
   RuntimeMallocStats stats = malloc_stats(rt);
   const MallocStats& s = stats.alloc;
   Napi::Object o = Napi::Object::New(env);
-  const char* kinds[] = {"pymalloc", "malloc", "pymalloc_debug", "malloc_debug"};
-  o.Set("allocator", kinds[static_cast<int>(s.kind)]);
-#define RCL_SET(f) o.Set(#f, static_cast<double>(s.f))
-  RCL_SET(allocated_blocks);
-  RCL_SET(arenas_allocated_total);
-  RCL_SET(arenas_reclaimed);
-  RCL_SET(arenas_highwater);
-  RCL_SET(arenas_allocated_current);
-  RCL_SET(bytes_in_allocated_blocks);
-  RCL_SET(bytes_in_available_blocks);
-  RCL_SET(unused_pools);
-  RCL_SET(bytes_lost_to_pool_headers);
-  RCL_SET(bytes_lost_to_quantization);
-  RCL_SET(bytes_lost_to_arena_alignment);
-  RCL_SET(arena_map_mid_nodes);
-  RCL_SET(arena_map_bot_nodes);
-  RCL_SET(raw_blocks);
-  RCL_SET(raw_bytes);
-#undef RCL_SET
+  o.Set("allocator", allocator_name(s.kind));
+#define RCL_X(f) o.Set(#f, static_cast<double>(s.f));
+  RCL_MALLOC_STATS_FIELDS(RCL_X)
+#undef RCL_X
   Napi::Array classes = Napi::Array::New(env);
   for (unsigned i = 0; i < s.nclasses; i++) {
     Napi::Object c = Napi::Object::New(env);

@@ -91,7 +91,11 @@ napi_value raw_refcnt(napi_env env, napi_callback_info cbinfo) {
 // Names are interned strs by slot (internSlot). The block is copied before anything runs, so a
 // finalizer that refills it cannot interfere. If a setattr fails the new instance is released
 // and the error thrown: the caller never sees a half-built object.
-enum PackedKind { kPackedNumber = 0, kPackedAddress = 1, kPackedNone = 2, kPackedTrue = 3, kPackedFalse = 4, kPackedExtra = 5 };
+enum PackedKind {
+#define RCL_X(name, js, value) kPacked##name = value,
+  RCL_PACKED_KINDS(RCL_X)
+#undef RCL_X
+};
 
 napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi_value* argv) {
   Runtime& rt = runtime_of(env, h);

@@ -29,6 +29,63 @@ inline bool integral_in_range(double d, double lo, uintptr_t* out) {
 }
 
 // =============================================================================================
+// Schema names (schema.h)
+// =============================================================================================
+
+// The kind's name as JS sees it (Ref.kind).
+inline const char* kind_name(TypeKind k) {
+  switch (k) {
+#define RCL_X(name, js) \
+  case TypeKind::name:  \
+    return js;
+    RCL_TYPE_KINDS(RCL_X)
+#undef RCL_X
+  }
+  return "object";
+}
+inline const char* allocator_name(AllocatorKind k) {
+  switch (k) {
+#define RCL_X(name, js)     \
+  case AllocatorKind::name: \
+    return js;
+    RCL_ALLOCATORS(RCL_X)
+#undef RCL_X
+  }
+  return "pymalloc";
+}
+inline const char* arena_source_name(ArenaSource s) {
+  switch (s) {
+#define RCL_X(name, js)   \
+  case ArenaSource::name: \
+    return js;
+    RCL_ARENA_SOURCES(RCL_X)
+#undef RCL_X
+  }
+  return "mmap";
+}
+// The allocator / arena source of a name; false when there is none.
+inline bool allocator_from_name(const std::string& s, AllocatorKind* out) {
+#define RCL_X(name, js)             \
+  if (s == js) {                    \
+    *out = AllocatorKind::name;     \
+    return true;                    \
+  }
+  RCL_ALLOCATORS(RCL_X)
+#undef RCL_X
+  return false;
+}
+inline bool arena_source_from_name(const std::string& s, ArenaSource* out) {
+#define RCL_X(name, js)           \
+  if (s == js) {                  \
+    *out = ArenaSource::name;     \
+    return true;                  \
+  }
+  RCL_ARENA_SOURCES(RCL_X)
+#undef RCL_X
+  return false;
+}
+
+// =============================================================================================
 // Raw memory (guarded checks; unguarded runtimes take every address as it is)
 // =============================================================================================
 
