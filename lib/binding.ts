@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RefcountError, makeError } from './errors.js';
+import type { ALLOCATORS, ARENA_ALLOCATORS, NativeConstants, ObjectKind } from './schema.js';
 
 /** The three builds of the same core. */
 export const BUILDS = ['release', 'debug', 'nodealloc'] as const;
@@ -17,9 +18,9 @@ export const BUILDS = ['release', 'debug', 'nodealloc'] as const;
 export type Build = (typeof BUILDS)[number];
 
 /** Allocator choice, as CPython's PYTHONMALLOC. */
-export type AllocatorName = 'pymalloc' | 'malloc' | 'pymalloc_debug' | 'malloc_debug';
+export type AllocatorName = (typeof ALLOCATORS)[number];
 /** Where pymalloc gets its 1 MiB arenas. */
-export type ArenaAllocatorName = 'mmap' | 'malloc';
+export type ArenaAllocatorName = (typeof ARENA_ALLOCATORS)[number];
 
 /** An address (id) as the native side takes it. */
 export type Address = number;
@@ -63,7 +64,7 @@ export interface NativeRuntime {
   /** The argument block of callClassPacked. */
   readonly packed: Float64Array;
   typeName(a: Address): string;
-  kind(a: Address): string;
+  kind(a: Address): ObjectKind;
   isImmortal(a: Address): boolean;
   setRefcnt(a: Address, n: number | bigint): void;
   getrefcount(a: Address): number | bigint;
@@ -137,7 +138,8 @@ export interface NativeRuntime {
   appendValue(a: Address, v: Primitive): void;
   objectState(a: Address): 'live' | 'freed' | 'invalid' | 'unknown';
   referentEdges(a: Address): [string, Address][];
-  census(): Record<string, [objects: number, refs: number, immortal: number]> | null;
+  /** ERR_NOT_IN_BUILD (the core's) when unguarded. */
+  census(): Record<string, [objects: number, refs: number, immortal: number]>;
 }
 
 /** @internal The JS values the native side converts by itself. */
@@ -148,6 +150,8 @@ export interface NativeModule {
   readonly build: Build;
   readonly buildTag: number;
   readonly errorCodes: string[];
+  /** The schema (native/core/schema.h); lib/schema.ts holds the compile-time copies. */
+  readonly constants: NativeConstants;
   readonly layout: Record<string, number>;
   createRuntime(options: { guard: boolean; allocator?: AllocatorName; arenaAllocator?: ArenaAllocatorName }): NativeRuntime;
   setErrorFactory(f: typeof makeError): void;

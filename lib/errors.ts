@@ -4,33 +4,12 @@
  * Wrong argument types are plain `TypeError`s, as in Node's own APIs.
  */
 
-/** Stable error codes, in the style of Node's `ERR_*` codes. */
-export type RefcountErrorCode =
-  | 'ERR_INVALID_ADDRESS'
-  | 'ERR_USE_AFTER_FREE'
-  | 'ERR_NEGATIVE_REFCOUNT'
-  | 'ERR_RELEASED'
-  | 'ERR_WRONG_RUNTIME'
-  | 'ERR_RUNTIME_CLOSED'
-  | 'ERR_TYPE'
-  | 'ERR_ATTRIBUTE'
-  | 'ERR_INDEX'
-  | 'ERR_KEY'
-  | 'ERR_VALUE'
-  | 'ERR_NOT_IN_BUILD'
-  | 'ERR_MEMORY_CORRUPTION'
-  | 'ERR_REFCOUNT_TOO_SMALL'
-  | 'ERR_OVERFLOW'
-  | 'ERR_NO_MEMORY'
-  | 'ERR_RUNTIME_BUSY'
-  | 'ERR_RECURSION'
-  // raised by the JS loader only (lib/binding.ts: BindingNotFoundError), not in the native list
-  | 'ERR_BINDING_NOT_FOUND'
-  // raised by rt.refs only (lib/runtime/refs.ts): the operation needs a guarded runtime
-  | 'ERR_UNGUARDED';
-
-/** Every code, in the native core's order. */
-export const ERROR_CODES: readonly RefcountErrorCode[] = [
+/**
+ * Every code, once: first the native core's, in its order (RCL_ERROR_CODES in
+ * native/core/schema.h), then the codes only lib/ raises. test/schema.test.ts checks the list
+ * starts with every build's `constants.errorCodes` and that the rest are not native codes.
+ */
+export const ERROR_CODES = [
   'ERR_INVALID_ADDRESS',
   'ERR_USE_AFTER_FREE',
   'ERR_NEGATIVE_REFCOUNT',
@@ -49,7 +28,14 @@ export const ERROR_CODES: readonly RefcountErrorCode[] = [
   'ERR_NO_MEMORY',
   'ERR_RUNTIME_BUSY',
   'ERR_RECURSION',
-];
+  // raised by the JS loader only (lib/binding.ts: BindingNotFoundError), not in the native list
+  'ERR_BINDING_NOT_FOUND',
+  // raised by rt.refs only (lib/runtime/refs.ts): the operation needs a guarded runtime
+  'ERR_UNGUARDED',
+] as const;
+
+/** Stable error codes, in the style of Node's `ERR_*` codes. */
+export type RefcountErrorCode = (typeof ERROR_CODES)[number];
 
 /** Base class of every error refcount-lab raises on purpose. */
 export class RefcountError extends Error {

@@ -3,6 +3,7 @@ import type { Address } from '../binding.js';
 import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
 import { Ref, addressOf, wrapAddress } from './ref.js';
 import type { PyInput } from './convert.js';
+import { PACKED_KINDS, PACKED_MAX_PAIRS } from '../schema.js';
 
 /** Options of {@link Runtime.defineClass}. */
 export interface ClassOptions {
@@ -93,11 +94,11 @@ export class PyClass {
   }
 }
 
-// callClassPacked: pairs per call, and the kinds of a packed value (native/addon/addon.cc).
-const MAX_FAST_ATTRS = 32;
-const PACKED_NUMBER = 0;
-const PACKED_ADDRESS = 1;
-const PACKED_NONE = 2;
-const PACKED_TRUE = 3;
-const PACKED_FALSE = 4;
-const PACKED_EXTRA = 5;
+// callClassPacked: pairs per call, and the kinds of a packed value (native/core/schema.h).
+const MAX_FAST_ATTRS = PACKED_MAX_PAIRS;
+const PACKED_NUMBER = PACKED_KINDS.number;
+const PACKED_ADDRESS = PACKED_KINDS.address;
+const PACKED_NONE = PACKED_KINDS.none;
+const PACKED_TRUE = PACKED_KINDS.true;
+const PACKED_FALSE = PACKED_KINDS.false;
+const PACKED_EXTRA = PACKED_KINDS.extra;

@@ -2,6 +2,7 @@
 import { nativeOf, writeStderrOf, type Runtime } from './runtime.js';
 import { Ref, addressOf, wrapAddress } from './ref.js';
 import { exceptionIgnored } from './util.js';
+import { GC_DEBUG_FLAGS } from '../schema.js';
 
 /** The gc callback info, as CPython passes it. */
 export interface GcCallbackInfo {
@@ -14,11 +15,11 @@ export type GcCallback = (phase: 'start' | 'stop', info: GcCallbackInfo) => void
 
 /** The `gc` module, camelCased. */
 export class GcModule {
-  readonly DEBUG_STATS = 1;
-  readonly DEBUG_COLLECTABLE = 2;
-  readonly DEBUG_UNCOLLECTABLE = 4;
-  readonly DEBUG_SAVEALL = 32;
-  readonly DEBUG_LEAK = 38;
+  readonly DEBUG_STATS = GC_DEBUG_FLAGS.DEBUG_STATS;
+  readonly DEBUG_COLLECTABLE = GC_DEBUG_FLAGS.DEBUG_COLLECTABLE;
+  readonly DEBUG_UNCOLLECTABLE = GC_DEBUG_FLAGS.DEBUG_UNCOLLECTABLE;
+  readonly DEBUG_SAVEALL = GC_DEBUG_FLAGS.DEBUG_SAVEALL;
+  readonly DEBUG_LEAK = GC_DEBUG_FLAGS.DEBUG_LEAK;
   /** gc.callbacks: called with ('start' | 'stop', info) around every collection. */
   readonly callbacks: GcCallback[] = [];
   readonly #rt: Runtime;

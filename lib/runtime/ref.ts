@@ -1,5 +1,6 @@
 /** {@link Ref} (one owned strong reference) and the leak tracking of lost Refs. */
 import { RefcountError } from '../errors.js';
+import type { ObjectKind } from '../schema.js';
 import type { Address, NativeRuntime } from '../binding.js';
 import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
 import { isPrimitive, withObject, type PyInput, type PyValue } from './convert.js';
@@ -101,7 +102,7 @@ export class Ref implements Disposable {
   readonly #borrowed: boolean;
   #released = false;
   #registered: WeakRef<Ref> | undefined;
-  #kind: string | undefined;
+  #kind: ObjectKind | undefined;
 
   /** Made by the runtime (not for user code): wraps an address whose reference the new Ref now owns. */
   constructor(rt: Runtime, addr: Address, borrowed = false) {
@@ -130,7 +131,7 @@ export class Ref implements Disposable {
   }
   /** The built-in kind: 'int' | 'bool' | 'float' | 'str' | 'tuple' | 'list' | 'dict' |
    * 'None' | 'type' | 'instance' | 'weakref' | ... */
-  get kind(): string {
+  get kind(): ObjectKind {
     this.#kind ??= this.#n().kind(this.#check());
     return this.#kind;
   }

@@ -1,6 +1,6 @@
 /** The `sys` facade. */
-import { RefcountError } from '../errors.js';
 import type { AllocatorName } from '../binding.js';
+import type { MallocStatsField } from '../schema.js';
 import { nativeOf, type Runtime } from './runtime.js';
 import { addressOf, type Ref } from './ref.js';
 
@@ -14,26 +14,14 @@ export interface SizeClassStats {
   readonly availableBlocks: number;
 }
 
+/** The counters of {@link MallocStats}, one per name of MALLOC_STATS_FIELDS (lib/schema.ts):
+ * `allocated_blocks` is sys.getallocatedblocks(); `raw_blocks` counts the live blocks of the raw
+ * allocator (requests over 512 bytes, of 0 bytes, and the raw domain). */
+export type MallocCounters = { readonly [K in MallocStatsField]: number };
+
 /** `sys._debugmallocstats()` as data ({@link SysModule.mallocStats}): the same facts as the text. */
-export interface MallocStats {
+export interface MallocStats extends MallocCounters {
   readonly allocator: AllocatorName;
-  /** sys.getallocatedblocks(). */
-  readonly allocated_blocks: number;
-  readonly arenas_allocated_total: number;
-  readonly arenas_reclaimed: number;
-  readonly arenas_highwater: number;
-  readonly arenas_allocated_current: number;
-  readonly bytes_in_allocated_blocks: number;
-  readonly bytes_in_available_blocks: number;
-  readonly unused_pools: number;
-  readonly bytes_lost_to_pool_headers: number;
-  readonly bytes_lost_to_quantization: number;
-  readonly bytes_lost_to_arena_alignment: number;
-  readonly arena_map_mid_nodes: number;
-  readonly arena_map_bot_nodes: number;
-  /** Live blocks of the raw allocator (requests over 512 bytes, of 0 bytes, and the raw domain). */
-  readonly raw_blocks: number;
-  readonly raw_bytes: number;
   /** Size classes with at least one pool. */
   readonly classes: readonly SizeClassStats[];
   /** Objects parked on CPython's free lists; `tuple[i]` counts tuples of i + 1 items. */
@@ -55,20 +43,17 @@ export class SysModule {
   getsizeof(ref: Ref): number {
     return nativeOf(this.#rt).sizeof(addressOf(ref, this.#rt));
   }
-  /** sys.gettotalrefcount() — debug build only (ERR_NOT_IN_BUILD elsewhere, as CPython's
-   * release builds have no such function). */
+  /** sys.gettotalrefcount() — debug build only (ERR_NOT_IN_BUILD elsewhere, raised by the
+   * native core, as CPython's release builds have no such function). */
   gettotalrefcount(): number {
-    this.#debugOnly('sys.gettotalrefcount');
     return nativeOf(this.#rt).refTotal();
   }
   /** The `-X showrefcount` line: `[N refs, M blocks]` — debug build only. */
   showrefcount(): string {
-    this.#debugOnly('showrefcount');
     return nativeOf(this.#rt).showrefcount();
   }
   /** Py_STATS object counters (increfs, decrefs, allocations...) — debug build only. */
   stats(): Record<string, number> {
-    this.#debugOnly('Py_STATS');
     return nativeOf(this.#rt).stats();
   }
   /** sys.getallocatedblocks(). */
@@ -82,10 +67,9 @@ export class SysModule {
   /** Live heap objects by type name (guarded runtimes: the registry of live objects; the
    * static singletons and types are left out): how many, and the sum of their refcounts
    * (immortal objects count no references) and how many are immortal (interned strings).
-   * Throws ERR_NOT_IN_BUILD when unguarded (no registry is kept). */
+   * The native core throws ERR_NOT_IN_BUILD when unguarded (no registry is kept). */
   census(): Record<string, { objects: number; refs: number; immortal: number }> {
     const c = nativeOf(this.#rt).census();
-    if (c === null) throw new RefcountError('ERR_NOT_IN_BUILD', 'census() needs a guarded runtime (the registry of live objects)');
     const out: Record<string, { objects: number; refs: number; immortal: number }> = {};
     for (const [name, [objects, refs, immortal]] of Object.entries(c)) out[name] = { objects, refs, immortal };
     return out;
@@ -93,10 +77,5 @@ export class SysModule {
   /** The allocator's statistics and the free lists as data (what debugmallocstats() prints). */
   mallocStats(): MallocStats {
     return nativeOf(this.#rt).mallocStats() as unknown as MallocStats;
-  }
-  #debugOnly(what: string): void {
-    if (this.#rt.build !== 'debug') {
-      throw new RefcountError('ERR_NOT_IN_BUILD', `${what} exists only in the debug build (Py_REF_DEBUG); this runtime is '${this.#rt.build}'`);
-    }
   }
 }

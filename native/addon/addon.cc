@@ -9,10 +9,12 @@
 // After each call that may allocate, a scheduled collection runs (the safe point: the native
 // call is about to return to JavaScript), then a pending core error becomes a JS exception built
 // by the error factory that lib/ hands over once per environment (js_error.cc).
+#include <initializer_list>
 #include <memory>
 #include <string>
 
 #include "addon.h"
+#include "api.h"
 
 RCL_BEGIN_NAMESPACE
 namespace addon {
@@ -29,17 +31,13 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   ro.guard = !opts.Has("guard") || opts.Get("guard").ToBoolean();
   if (opts.Has("allocator") && opts.Get("allocator").IsString()) {
     std::string a = opts.Get("allocator").As<Napi::String>();
-    if (a == "pymalloc") ro.allocator.kind = AllocatorKind::Pymalloc;
-    else if (a == "malloc") ro.allocator.kind = AllocatorKind::Malloc;
-    else if (a == "pymalloc_debug") ro.allocator.kind = AllocatorKind::PymallocDebug;
-    else if (a == "malloc_debug") ro.allocator.kind = AllocatorKind::MallocDebug;
-    else throw Napi::TypeError::New(env, "allocator must be pymalloc, malloc, pymalloc_debug or malloc_debug");
+    if (!allocator_from_name(a, &ro.allocator.kind))
+      throw Napi::TypeError::New(env, "allocator must be pymalloc, malloc, pymalloc_debug or malloc_debug");
   }
   if (opts.Has("arenaAllocator") && opts.Get("arenaAllocator").IsString()) {
     std::string a = opts.Get("arenaAllocator").As<Napi::String>();
-    if (a == "mmap") ro.allocator.arenas = ArenaSource::Mmap;
-    else if (a == "malloc") ro.allocator.arenas = ArenaSource::Malloc;
-    else throw Napi::TypeError::New(env, "arenaAllocator must be mmap or malloc");
+    if (!arena_source_from_name(a, &ro.allocator.arenas))
+      throw Napi::TypeError::New(env, "arenaAllocator must be mmap or malloc");
   }
   auto handle = std::make_unique<RtHandle>();
   RtHandle* h = handle.get();
@@ -73,9 +71,8 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   singletons.Set("NotImplemented", addr(rt.NotImplemented()));
   o.Set("singletons", singletons);
   o.Set("guard", ro.guard);
-  const char* kinds[] = {"pymalloc", "malloc", "pymalloc_debug", "malloc_debug"};
-  o.Set("allocator", kinds[static_cast<int>(ro.allocator.kind)]);
-  o.Set("arenaAllocator", ro.allocator.arenas == ArenaSource::Mmap ? "mmap" : "malloc");
+  o.Set("allocator", allocator_name(ro.allocator.kind));
+  o.Set("arenaAllocator", arena_source_name(ro.allocator.arenas));
   return o;
 }
 
@@ -84,6 +81,38 @@ Napi::Value set_error_factory(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "a function is required");
   addon->make_error = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
+}
+
+// The schema (schema.h) as data: what lib/schema.ts checks its compile-time copies against.
+Napi::Object schema_constants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+  auto list = [&](const char* key, std::initializer_list<const char*> names) {
+    Napi::Array a = Napi::Array::New(env, names.size());
+    uint32_t i = 0;
+    for (const char* n : names) a.Set(i++, Napi::String::New(env, n));
+    c.Set(key, a);
+  };
+#define RCL_NAME(name, js) js,
+  list("kinds", {RCL_TYPE_KINDS(RCL_NAME)});
+  list("allocators", {RCL_ALLOCATORS(RCL_NAME)});
+  list("arenaAllocators", {RCL_ARENA_SOURCES(RCL_NAME)});
+  list("errorCodes", {RCL_ERROR_CODES(RCL_NAME)});
+#undef RCL_NAME
+#define RCL_NAME(field) #field,
+  list("mallocStatsFields", {RCL_MALLOC_STATS_FIELDS(RCL_NAME)});
+#undef RCL_NAME
+  Napi::Object flags = Napi::Object::New(env);
+#define RCL_X(name, value) flags.Set("DEBUG_" #name, Napi::Number::New(env, DEBUG_##name));
+  RCL_GC_DEBUG_FLAGS(RCL_X)
+#undef RCL_X
+  c.Set("gcDebugFlags", flags);
+  Napi::Object packed = Napi::Object::New(env);
+#define RCL_X(name, js, value) packed.Set(js, Napi::Number::New(env, value));
+  RCL_PACKED_KINDS(RCL_X)
+#undef RCL_X
+  c.Set("packedKinds", packed);
+  c.Set("packedMaxPairs", Napi::Number::New(env, RCL_PACKED_MAX_PAIRS));
+  return c;
 }
 
 }  // namespace
@@ -99,6 +128,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   RCL_ERROR_CODES(RCL_X)
 #undef RCL_X
   exports.Set("errorCodes", codes);
+  exports.Set("constants", schema_constants(env));
   Napi::Object layout = Napi::Object::New(env);
   layout.Set("sizeofPyObject", static_cast<double>(sizeof(PyObject)));
   layout.Set("sizeofPyVarObject", static_cast<double>(sizeof(PyVarObject)));

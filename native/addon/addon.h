@@ -137,7 +137,7 @@ void register_introspection(Napi::Env env, Napi::Object target, RtHandle* h);  /
 void register_refs(Napi::Env env, Napi::Object target, RtHandle* h);           // api_refs.cc
 
 // callClassPacked's argument block (raw.cc): its size in doubles.
-constexpr size_t kMaxAttrPairs = 32;
+constexpr size_t kMaxAttrPairs = RCL_PACKED_MAX_PAIRS;  // schema.h
 constexpr size_t kPackedDoubles = 1 + 3 * kMaxAttrPairs;
 
 }  // namespace addon

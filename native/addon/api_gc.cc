@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include "addon.h"
+#include "api.h"
 #include "args.h"
 #include "convert.h"
 #include "js_error.h"
@@ -20,9 +21,7 @@ RT_FN(fn_gc_collect) {
 }
 RT_FN(fn_gc_set_enabled) {
   PROLOGUE;
-  int prev = rt.gc.enabled;
-  rt.gc.enabled = info.Length() > 0 && info[0].ToBoolean() ? 1 : 0;
-  return Napi::Boolean::New(env, prev != 0);
+  return Napi::Boolean::New(env, gc_set_enabled(rt, info.Length() > 0 && info[0].ToBoolean()));
 }
 RT_FN(fn_gc_is_enabled) {
   PROLOGUE;
@@ -42,15 +41,23 @@ RT_FN(fn_gc_get_threshold) {
 }
 RT_FN(fn_gc_set_threshold) {
   PROLOGUE;
-  if (info.Length() < 1 || info[0].IsUndefined())
-    throw_js(env, h->addon, ErrorCode::Type, "set_threshold() takes at least 1 argument (0 given)");
-  for (uint32_t i = 0; i < 3 && i < info.Length(); i++) {
-    if (info[i].IsUndefined()) continue;
-    Py_ssize_t t = index_arg(info, i, h);
-    if (t > INT32_MAX || t < INT32_MIN)
-      throw_js(env, h->addon, ErrorCode::Overflow, "signed integer is greater than maximum");
-    rt.gc.generations[i].threshold = static_cast<int>(t);
+  // The arguments up to the first that is not a number (a TypeError, after the core has applied
+  // those before it, in order); the core validates and applies them.
+  double values[NUM_GENERATIONS] = {};
+  bool given[NUM_GENERATIONS] = {};
+  size_t n = 0;
+  bool not_a_number = false;
+  for (; n < NUM_GENERATIONS && n < info.Length(); n++) {
+    if (info[n].IsUndefined()) continue;
+    if (!info[n].IsNumber()) {
+      not_a_number = true;
+      break;
+    }
+    given[n] = true;
+    values[n] = info[n].As<Napi::Number>().DoubleValue();
   }
+  if (!(not_a_number && n == 0) && !gc_set_threshold(rt, values, given, n)) throw_pending(env, h);
+  if (not_a_number) throw Napi::TypeError::New(env, "index must be a number");
   return env.Undefined();
 }
 RT_FN(fn_gc_get_stats) {
@@ -126,7 +133,7 @@ RT_FN(fn_gc_get_debug) {
 }
 RT_FN(fn_gc_set_debug) {
   PROLOGUE;
-  rt.gc.debug = static_cast<int>(index_arg(info, 0, h));
+  if (!gc_set_debug(rt, number_arg(info, 0, "index"))) throw_pending(env, h);
   return env.Undefined();
 }
 RT_FN(fn_gc_garbage) {

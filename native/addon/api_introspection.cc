@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 #include "addon.h"
+#include "api.h"
 #include "args.h"
 #include "convert.h"
 #include "js_error.h"
@@ -75,12 +76,12 @@ RT_FN(fn_gc_head) {
   return a;
 }
 
-// Live heap objects by type (guarded registry): {typeName: [objects, refs, immortal]}; null
-// when unguarded.
+// Live heap objects by type (guarded registry): {typeName: [objects, refs, immortal]};
+// ERR_NOT_IN_BUILD (the core's) when unguarded.
 RT_FN(fn_census) {
   PROLOGUE;
   std::unordered_map<std::string, Runtime::TypeCensus> c;
-  if (!rt.census(&c)) return env.Null();
+  if (!sys_census(rt, &c)) throw_pending(env, h);
   Napi::Object o = Napi::Object::New(env);
   for (auto& [name, t] : c) {
     Napi::Array a = Napi::Array::New(env, 3);

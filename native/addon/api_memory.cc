@@ -1,11 +1,10 @@
 // api_memory.cc — the runtime handle's memory functions: raw reads and writes, the C API's
 // PyMem_* / PyObject_* / PyMem_Raw*, the allocator's statistics and block states.
-#include <cinttypes>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <string>
 #include "addon.h"
+#include "api.h"
 #include "args.h"
 #include "convert.h"
 #include "js_error.h"
@@ -15,30 +14,15 @@ namespace addon {
 namespace {
 
 // ---------------------------------------------------------------------------------- memory
+// The address argument i, checked by the core (api.h) for reading / writing n bytes.
 uintptr_t readable_addr(const Napi::CallbackInfo& info, size_t i, RtHandle* h, size_t n) {
   uintptr_t a = addr_arg(info, i, h);
-  if (h->rt->guard && !h->rt->readable(a, n)) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, a);
-    throw_js(info.Env(), h->addon, ErrorCode::InvalidAddress,
-             std::string(buf) + " is not memory of this runtime");
-  }
+  if (!check_readable(*h->rt, a, n)) throw_pending(info.Env(), h);
   return a;
 }
-// The write paths (guarded): an object's ob_refcnt, or a block from the C API's memory functions
-// (Runtime::writable). Freed objects are ERR_USE_AFTER_FREE, the rest ERR_INVALID_ADDRESS.
 uintptr_t writable_addr(const Napi::CallbackInfo& info, size_t i, RtHandle* h, size_t n) {
-  uintptr_t a = readable_addr(info, i, h, n);
-  if (h->rt->guard && !h->rt->writable(a, n)) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, a);
-    bool freed = h->rt->was_freed_object(reinterpret_cast<const void*>(a));
-    throw_js(info.Env(), h->addon, freed ? ErrorCode::UseAfterFree : ErrorCode::InvalidAddress,
-             std::string(buf) + (freed ? " is inside a freed block (use after free): not writable"
-                                       : " is not writable in guarded mode: only an object's ob_refcnt "
-                                         "(the word at its address) and blocks from the C API's memory "
-                                         "functions are"));
-  }
+  uintptr_t a = addr_arg(info, i, h);
+  if (!check_writable(*h->rt, a, n)) throw_pending(info.Env(), h);
   return a;
 }
 // Guarded reads may look at a freed block on purpose (CPython prints what pymalloc left there),
@@ -111,20 +95,7 @@ size_t size_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
 }
 void* block_arg(const Napi::CallbackInfo& info, size_t i, RtHandle* h) {
   uintptr_t a = addr_arg(info, i, h);
-  if (a == 0) return nullptr;
-  if (h->rt->guard) {
-    BlockState s = h->rt->alloc.block_state(reinterpret_cast<void*>(a));
-    if (s != BlockState::Live) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, a);
-      throw_js(info.Env(), h->addon, s == BlockState::Freed ? ErrorCode::UseAfterFree : ErrorCode::InvalidAddress,
-               std::string(buf) + (s == BlockState::Freed ? " was already freed" : " was not handed out by this allocator"));
-    }
-    if (!h->rt->is_user_block(reinterpret_cast<void*>(a)))
-      throw_js(info.Env(), h->addon, ErrorCode::InvalidAddress,
-               "that block was not allocated through the C API's memory functions (an object, or a "
-               "block an object owns: release the object instead)");
-  }
+  if (!check_user_block(*h->rt, a)) throw_pending(info.Env(), h);
   return reinterpret_cast<void*>(a);
 }
 Napi::Value mem_result(Napi::Env env, RtHandle* h, void* p) {
@@ -167,27 +138,13 @@ RT_FN(fn_debugmallocstats) {
 }
 RT_FN(fn_malloc_stats) {
   PROLOGUE;
-  MallocStats s = rt.alloc.stats();
+  RuntimeMallocStats stats = malloc_stats(rt);
+  const MallocStats& s = stats.alloc;
   Napi::Object o = Napi::Object::New(env);
-  const char* kinds[] = {"pymalloc", "malloc", "pymalloc_debug", "malloc_debug"};
-  o.Set("allocator", kinds[static_cast<int>(s.kind)]);
-#define RCL_SET(f) o.Set(#f, static_cast<double>(s.f))
-  RCL_SET(allocated_blocks);
-  RCL_SET(arenas_allocated_total);
-  RCL_SET(arenas_reclaimed);
-  RCL_SET(arenas_highwater);
-  RCL_SET(arenas_allocated_current);
-  RCL_SET(bytes_in_allocated_blocks);
-  RCL_SET(bytes_in_available_blocks);
-  RCL_SET(unused_pools);
-  RCL_SET(bytes_lost_to_pool_headers);
-  RCL_SET(bytes_lost_to_quantization);
-  RCL_SET(bytes_lost_to_arena_alignment);
-  RCL_SET(arena_map_mid_nodes);
-  RCL_SET(arena_map_bot_nodes);
-  RCL_SET(raw_blocks);
-  RCL_SET(raw_bytes);
-#undef RCL_SET
+  o.Set("allocator", allocator_name(s.kind));
+#define RCL_X(f) o.Set(#f, static_cast<double>(s.f));
+  RCL_MALLOC_STATS_FIELDS(RCL_X)
+#undef RCL_X
   Napi::Array classes = Napi::Array::New(env);
   for (unsigned i = 0; i < s.nclasses; i++) {
     Napi::Object c = Napi::Object::New(env);
@@ -200,13 +157,13 @@ RT_FN(fn_malloc_stats) {
   }
   o.Set("classes", classes);
   // The object free lists (the last lines of debugmallocstats): objects parked on each.
-  const FreeLists& fl = rt.freelists;
+  const FreeListStats& fl = stats.free_lists;
   Napi::Object free_lists = Napi::Object::New(env);
-  free_lists.Set("dict", fl.dicts.num);
-  free_lists.Set("float", fl.float_num);
-  free_lists.Set("list", fl.lists.num);
-  Napi::Array tuples = Napi::Array::New(env, fl.tuple_num.size());
-  for (size_t i = 0; i < fl.tuple_num.size(); i++) tuples.Set(static_cast<uint32_t>(i), fl.tuple_num[i]);
+  free_lists.Set("dict", fl.dict);
+  free_lists.Set("float", fl.float_);
+  free_lists.Set("list", fl.list);
+  Napi::Array tuples = Napi::Array::New(env, fl.tuple.size());
+  for (size_t i = 0; i < fl.tuple.size(); i++) tuples.Set(static_cast<uint32_t>(i), fl.tuple[i]);
   free_lists.Set("tuple", tuples);
   o.Set("freeLists", free_lists);
   return o;

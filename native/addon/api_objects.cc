@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 #include "addon.h"
+#include "api.h"
 #include "args.h"
 #include "convert.h"
 #include "js_error.h"
@@ -59,19 +60,13 @@ RT_FN(fn_new_str) {
 RT_FN(fn_new_tuple) {
   PROLOGUE;
   std::vector<PyObject*> items = objects_arg(info, 0, h);
-  PyObject* t = PyTuple_New(rt, static_cast<Py_ssize_t>(items.size()));
-  if (t != nullptr)
-    for (size_t k = 0; k < items.size(); k++) PyTuple_ITEM(t, static_cast<Py_ssize_t>(k)) = Py_NewRef(rt, items[k]);
-  return addr_result(env, h, t);
+  return addr_result(env, h, tuple_from_items(rt, items.data(), items.size()));
 }
 
 RT_FN(fn_new_list) {
   PROLOGUE;
   std::vector<PyObject*> items = objects_arg(info, 0, h);
-  PyObject* l = PyList_New(rt, static_cast<Py_ssize_t>(items.size()));
-  if (l != nullptr)
-    for (size_t k = 0; k < items.size(); k++) PyList_ITEM(l, static_cast<Py_ssize_t>(k)) = Py_NewRef(rt, items[k]);
-  return addr_result(env, h, l);
+  return addr_result(env, h, list_from_items(rt, items.data(), items.size()));
 }
 
 RT_FN(fn_new_set) {

@@ -1,6 +1,7 @@
 // api_sys.cc — the runtime handle's sys functions: sys.getrefcount, sys.getsizeof, and the
 // debug build's counters (sys.gettotalrefcount, -X showrefcount, Py_STATS).
 #include "addon.h"
+#include "api.h"
 #include "args.h"
 #include "convert.h"
 #include "js_error.h"
@@ -11,12 +12,7 @@ namespace {
 
 RT_FN(fn_getrefcount) {
   PROLOGUE;
-  PyObject* op = obj_arg(info, 0, h);
-  // sys.getrefcount(x): the argument's own reference is part of the answer.
-  Py_INCREF(rt, op);
-  Py_ssize_t n = Py_REFCNT(op);
-  Py_DECREF(rt, op);
-  Napi::Value v = int64_value(env, n);
+  Napi::Value v = int64_value(env, sys_getrefcount(rt, obj_arg(info, 0, h)));
   safe_point(env, h);
   return v;
 }
@@ -29,11 +25,15 @@ RT_FN(fn_sizeof) {
 // ---------------------------------------------------------------------------------- debug build
 RT_FN(fn_ref_total) {
   PROLOGUE;
-  return Napi::Number::New(env, static_cast<double>(rt.total_refcount()));
+  int64_t total;
+  if (!sys_gettotalrefcount(rt, &total)) throw_pending(env, h);
+  return Napi::Number::New(env, static_cast<double>(total));
 }
 RT_FN(fn_showrefcount) {
   PROLOGUE;
-  return Napi::String::New(env, rt.showrefcount_text());
+  std::string text;
+  if (!sys_showrefcount(rt, &text)) throw_pending(env, h);
+  return Napi::String::New(env, text);
 }
 RT_FN(fn_allocated_blocks) {
   PROLOGUE;
@@ -41,8 +41,10 @@ RT_FN(fn_allocated_blocks) {
 }
 RT_FN(fn_stats) {
   PROLOGUE;
+  const ObjectStats* stats = sys_stats(rt);
+  if (stats == nullptr) throw_pending(env, h);
   Napi::Object o = Napi::Object::New(env);
-#define RCL_X(field, label) o.Set(#field, static_cast<double>(rt.stats.field));
+#define RCL_X(field, label) o.Set(#field, static_cast<double>(stats->field));
   RCL_OBJECT_STATS(RCL_X)
 #undef RCL_X
   return o;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "api.h"
 #include "js_error.h"
 
 RCL_BEGIN_NAMESPACE
@@ -25,16 +26,6 @@ inline RtHandle* handle_of(const Napi::CallbackInfo& info) {
 }
 
 double number_arg(const Napi::CallbackInfo& info, size_t i, const char* what);
-
-// Is d an integer in [lo, 2**53]? Truncation plus compare instead of std::floor: without
-// SSE4.1, floor is a libm call, and this runs once per address on the hot paths.
-inline bool integral_in_range(double d, double lo, uintptr_t* out) {
-  if (!(d >= lo && d <= 9007199254740992.0)) return false;
-  uint64_t u = static_cast<uint64_t>(d);
-  if (static_cast<double>(u) != d) return false;
-  *out = static_cast<uintptr_t>(u);
-  return true;
-}
 
 // An address: a finite non-negative integer below 2**53 (JS numbers hold every user-space
 // pointer of x86-64 / arm64 exactly).

@@ -6,28 +6,6 @@
 RCL_BEGIN_NAMESPACE
 namespace addon {
 
-const char* kind_name(TypeKind k) {
-  switch (k) {
-    case TypeKind::Type: return "type";
-    case TypeKind::Object: return "object";
-    case TypeKind::None: return "None";
-    case TypeKind::Bool: return "bool";
-    case TypeKind::Int: return "int";
-    case TypeKind::Float: return "float";
-    case TypeKind::Str: return "str";
-    case TypeKind::Tuple: return "tuple";
-    case TypeKind::List: return "list";
-    case TypeKind::Dict: return "dict";
-    case TypeKind::Ellipsis: return "ellipsis";
-    case TypeKind::NotImplemented: return "NotImplemented";
-    case TypeKind::WeakRef: return "weakref";
-    case TypeKind::Instance: return "instance";
-    case TypeKind::Set: return "set";
-    case TypeKind::FrozenSet: return "frozenset";
-  }
-  return "object";
-}
-
 Napi::Value int64_value(Napi::Env env, int64_t v) {
   if (v >= -9007199254740991LL && v <= 9007199254740991LL)
     return Napi::Number::New(env, static_cast<double>(v));

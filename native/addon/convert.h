@@ -6,12 +6,11 @@
 #include <vector>
 
 #include "addon.h"
+#include "api.h"
 #include "js_error.h"
 
 RCL_BEGIN_NAMESPACE
 namespace addon {
-
-const char* kind_name(TypeKind k);
 
 // A signed 64-bit value as a number when it is a safe integer, else a BigInt (like ctypes
 // printing -2459565876494606883 exactly).

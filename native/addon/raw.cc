@@ -91,7 +91,11 @@ napi_value raw_refcnt(napi_env env, napi_callback_info cbinfo) {
 // Names are interned strs by slot (internSlot). The block is copied before anything runs, so a
 // finalizer that refills it cannot interfere. If a setattr fails the new instance is released
 // and the error thrown: the caller never sees a half-built object.
-enum PackedKind { kPackedNumber = 0, kPackedAddress = 1, kPackedNone = 2, kPackedTrue = 3, kPackedFalse = 4, kPackedExtra = 5 };
+enum PackedKind {
+#define RCL_X(name, js, value) kPacked##name = value,
+  RCL_PACKED_KINDS(RCL_X)
+#undef RCL_X
+};
 
 napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi_value* argv) {
   Runtime& rt = runtime_of(env, h);
@@ -221,23 +225,6 @@ napi_value raw_item(napi_env env, napi_callback_info cbinfo) {
   });
 }
 
-inline uintptr_t as_addr(double d) { return static_cast<uintptr_t>(static_cast<int64_t>(d)); }
-inline uintptr_t as_addr(uint64_t a) { return static_cast<uintptr_t>(a); }
-
-template <bool kInc, typename T>
-void apply_many(Runtime& rt, const T* addrs, size_t n) {
-  // Unrolled by 4: about 10 % fewer cycles per address here (the loop is core-bound, about two
-  // cycles per address, not memory-bound: 1e3 and 1e5 addresses cost the same).
-#pragma GCC unroll 4
-  for (size_t i = 0; i < n; i++) {
-    PyObject* op = reinterpret_cast<PyObject*>(as_addr(addrs[i]));
-    if (kInc)
-      Py_INCREF(rt, op);
-    else
-      Py_DECREF(rt, op);
-  }
-}
-
 // increfMany / decrefMany: one call for a whole Float64Array or BigUint64Array of addresses.
 template <bool kInc>
 napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
@@ -258,47 +245,22 @@ napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
   }
   return catching([&]() -> napi_value {
     Runtime& rt = runtime_of(Napi::Env(env), h);
-    auto addr_at = [&](size_t i) -> uintptr_t {
-      if (type == napi_float64_array) {
-        uintptr_t a;
-        return integral_in_range(static_cast<const double*>(raw)[i], 1, &a) ? a : 0;
-      }
-      return static_cast<uintptr_t>(static_cast<const uint64_t*>(raw)[i]);
-    };
-    // A guarded error names the element it is about.
-    auto throw_element = [&](size_t i) {
-      PendingError e = rt.take_error();
-      e.message = "element " + std::to_string(i) + ": " + e.message;
-      throw_js(Napi::Env(env), h->addon, e.code, e.message, &e);
-    };
+    // The policy is the core's (api.h): guarded, validate everything first (a bad address leaves
+    // every count untouched), then decrefs re-check once anything died; increfs, and raw C
+    // (unguarded), run the plain loop, which converts and touches only.
+    const bool f64 = type == napi_float64_array;
+    const double* d = static_cast<const double*>(raw);
+    const uint64_t* u = static_cast<const uint64_t*>(raw);
     if (rt.guard) {
-      // Validate everything first: a bad address leaves every count untouched.
-      for (size_t i = 0; i < length; i++) {
-        uintptr_t a = addr_at(i);
-        if (a == 0)
-          throw_js(Napi::Env(env), h->addon, ErrorCode::InvalidAddress,
-                   "element " + std::to_string(i) + " is not an address");
-        if (rt.checked_object(a) == nullptr) throw_element(i);
-      }
+      bool ok = f64 ? validate_many(rt, d, length) : validate_many(rt, u, length);
+      if (ok && !kInc) ok = f64 ? decref_many_guarded(rt, d, length) : decref_many_guarded(rt, u, length);
+      if (!ok) throw_pending(Napi::Env(env), h);
     }
-    if (!kInc && rt.guard) {
-      // A decref can free objects that come later in the batch: the element's own object, or
-      // what its dealloc releases. Once anything has died, every remaining element is checked
-      // again, so a freed one is ERR_USE_AFTER_FREE as in the same calls made one by one (the
-      // elements before it stay applied). A debug build's negative refcount ends the batch too,
-      // with CPython's text.
-      const uint64_t freed = rt.objects_freed();
-      for (size_t i = 0; i < length; i++) {
-        uintptr_t a = addr_at(i);
-        if (rt.objects_freed() != freed && rt.checked_object(a) == nullptr) throw_element(i);
-        Py_DECREF(rt, reinterpret_cast<PyObject*>(a));
-        if (RCL_UNLIKELY(rt.has_error())) throw_pending(Napi::Env(env), h);
-      }
-    } else if (type == napi_float64_array) {
-      // Increfs (which free nothing), or raw C (unguarded): the loop converts and touches only.
-      apply_many<kInc>(rt, static_cast<const double*>(raw), length);
-    } else {
-      apply_many<kInc>(rt, static_cast<const uint64_t*>(raw), length);
+    if (kInc || !rt.guard) {
+      if (f64)
+        refcount_many_unchecked<kInc>(rt, d, length);
+      else
+        refcount_many_unchecked<kInc>(rt, u, length);
     }
     safe_point(Napi::Env(env), h);
     return nullptr;

@@ -11,31 +11,12 @@
 #include <string>
 
 #include "config.h"
+#include "schema.h"
 
 RCL_BEGIN_NAMESPACE
 
-// X(enumerator, JS code). The JS side has the same list (lib/errors.ts); test/errors.test.ts
-// checks both agree through the binding's `errorCodes` export.
-#define RCL_ERROR_CODES(X)                        \
-  X(InvalidAddress, "ERR_INVALID_ADDRESS")        \
-  X(UseAfterFree, "ERR_USE_AFTER_FREE")           \
-  X(NegativeRefcount, "ERR_NEGATIVE_REFCOUNT")    \
-  X(Released, "ERR_RELEASED")                     \
-  X(WrongRuntime, "ERR_WRONG_RUNTIME")            \
-  X(RuntimeClosed, "ERR_RUNTIME_CLOSED")          \
-  X(Type, "ERR_TYPE")                             \
-  X(Attribute, "ERR_ATTRIBUTE")                   \
-  X(Index, "ERR_INDEX")                           \
-  X(Key, "ERR_KEY")                               \
-  X(Value, "ERR_VALUE")                           \
-  X(NotInBuild, "ERR_NOT_IN_BUILD")               \
-  X(MemoryCorruption, "ERR_MEMORY_CORRUPTION")    \
-  X(RefcountTooSmall, "ERR_REFCOUNT_TOO_SMALL")   \
-  X(Overflow, "ERR_OVERFLOW")                     \
-  X(NoMemory, "ERR_NO_MEMORY")                    \
-  X(RuntimeBusy, "ERR_RUNTIME_BUSY")              \
-  X(Recursion, "ERR_RECURSION")
-
+// The codes are RCL_ERROR_CODES (schema.h): X(enumerator, JS code). lib/errors.ts lists the
+// same codes; test/schema.test.ts checks both agree through the binding's `constants`.
 enum class ErrorCode : uint8_t {
   None = 0,
 #define RCL_X(name, js) name,

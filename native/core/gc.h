@@ -18,11 +18,11 @@ RCL_BEGIN_NAMESPACE
 
 inline constexpr int NUM_GENERATIONS = 3;
 
-inline constexpr int DEBUG_STATS = 1;
-inline constexpr int DEBUG_COLLECTABLE = 2;
-inline constexpr int DEBUG_UNCOLLECTABLE = 4;
-inline constexpr int DEBUG_SAVEALL = 32;
-inline constexpr int DEBUG_LEAK = DEBUG_COLLECTABLE | DEBUG_UNCOLLECTABLE | DEBUG_SAVEALL;
+// gc.set_debug flags: DEBUG_STATS, DEBUG_COLLECTABLE, ... (RCL_GC_DEBUG_FLAGS, schema.h).
+#define RCL_X(name, value) inline constexpr int DEBUG_##name = value;
+RCL_GC_DEBUG_FLAGS(RCL_X)
+#undef RCL_X
+static_assert(DEBUG_LEAK == (DEBUG_COLLECTABLE | DEBUG_UNCOLLECTABLE | DEBUG_SAVEALL));
 
 struct gc_generation {
   PyGC_Head head;  // sentinel of a circular doubly linked list (no flag bits)

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "config.h"
+#include "schema.h"
 
 RCL_BEGIN_NAMESPACE
 
@@ -99,10 +100,11 @@ using freefunc = void (*)(Runtime& rt, void* op);
 using reprfunc = std::string (*)(Runtime& rt, PyObject* op);
 
 // Which built-in kind a type is; lets the core switch on a type without string compares.
+// The kinds are RCL_TYPE_KINDS (schema.h), the one list both sides of the boundary share.
 enum class TypeKind : uint8_t {
-  Type, Object, None, Bool, Int, Float, Str, Tuple, List, Dict, Ellipsis, NotImplemented,
-  WeakRef, Instance,  // Instance: a heap class created with defineClass
-  Set, FrozenSet,
+#define RCL_X(name, js) name,
+  RCL_TYPE_KINDS(RCL_X)
+#undef RCL_X
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "config.h"
+#include "schema.h"
 #include "obmalloc_fast.h"
 
 RCL_BEGIN_NAMESPACE
@@ -22,9 +23,19 @@ RCL_BEGIN_NAMESPACE
 enum class MemDomain : char { Raw = 'r', Mem = 'm', Obj = 'o' };
 
 // PYTHONMALLOC equivalents.
-enum class AllocatorKind : uint8_t { Pymalloc, Malloc, PymallocDebug, MallocDebug };
+// (RCL_ALLOCATORS, schema.h)
+enum class AllocatorKind : uint8_t {
+#define RCL_X(name, js) name,
+  RCL_ALLOCATORS(RCL_X)
+#undef RCL_X
+};
 // Where pymalloc gets its 1 MiB arenas (PyObject_SetArenaAllocator's choice).
-enum class ArenaSource : uint8_t { Mmap, Malloc };
+// (RCL_ARENA_SOURCES, schema.h)
+enum class ArenaSource : uint8_t {
+#define RCL_X(name, js) name,
+  RCL_ARENA_SOURCES(RCL_X)
+#undef RCL_X
+};
 
 struct AllocatorOptions {
   AllocatorKind kind = AllocatorKind::Pymalloc;
@@ -66,21 +77,10 @@ struct SizeClassStats {
 
 struct MallocStats {
   AllocatorKind kind;
-  size_t allocated_blocks;  // sys.getallocatedblocks(): pymalloc blocks + raw blocks
-  size_t arenas_allocated_total;
-  size_t arenas_reclaimed;
-  size_t arenas_highwater;
-  size_t arenas_allocated_current;
-  size_t bytes_in_allocated_blocks;
-  size_t bytes_in_available_blocks;
-  size_t unused_pools;
-  size_t bytes_lost_to_pool_headers;
-  size_t bytes_lost_to_quantization;
-  size_t bytes_lost_to_arena_alignment;
-  size_t arena_map_mid_nodes;
-  size_t arena_map_bot_nodes;
-  size_t raw_blocks;        // live blocks of the raw allocator (> 512 bytes, 0 bytes, raw domain)
-  size_t raw_bytes;
+  // The counters: allocated_blocks, arenas_allocated_total, ... (RCL_MALLOC_STATS_FIELDS).
+#define RCL_X(field) size_t field;
+  RCL_MALLOC_STATS_FIELDS(RCL_X)
+#undef RCL_X
   SizeClassStats classes[32];
   unsigned nclasses;        // entries used in `classes` (classes with pools only)
 };

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../../native/core/api.h"
 #include "../../native/core/refcount.h"
 #include "../../native/core/refs.h"
 #include "../../native/core/runtime.h"
@@ -309,6 +310,108 @@ static void test_instances_and_finalizers() {
   CHECK(heap_valid(rt));
 }
 
+// The boundary policy (api.h): what the addon used to decide, now the core's, with its errors.
+static bool takes_error(Runtime& rt, ErrorCode code, const char* text_part) {
+  if (!rt.has_error()) return false;
+  PendingError e = rt.take_error();
+  bool ok = e.code == code && e.message.find(text_part) != std::string::npos;
+  if (!ok) std::printf("error %s: %s\n", error_code_name(e.code), e.message.c_str());
+  return ok;
+}
+
+static void test_api_policy() {
+  TestHost host;
+  Runtime rt(options(), &host);
+  PyObject* a = PyFloat_FromDouble(rt, 1.5);
+  PyObject* b = PyUnicode_FromUTF8(rt, "not a singleton");  // 1-char strs are immortal
+  const uintptr_t ua = reinterpret_cast<uintptr_t>(a);
+
+  // Addresses: an object's ob_refcnt is readable and writable; the rest of it only readable.
+  CHECK(check_readable(rt, ua, 8) && check_writable(rt, ua, 8) && !rt.has_error());
+  CHECK(!check_writable(rt, ua + 8, 8) && takes_error(rt, ErrorCode::InvalidAddress, "not writable in guarded mode"));
+  uintptr_t stack_word = reinterpret_cast<uintptr_t>(&host);
+  CHECK(!check_readable(rt, stack_word, 8) && takes_error(rt, ErrorCode::InvalidAddress, "is not memory of this runtime"));
+  // C API blocks: NULL passes, a live block passes, an object does not, a freed block is UAF.
+  void* blk = rt.capi_malloc(MemDomain::Mem, 24);
+  CHECK(check_user_block(rt, 0) && check_user_block(rt, reinterpret_cast<uintptr_t>(blk)));
+  CHECK(check_writable(rt, reinterpret_cast<uintptr_t>(blk) + 8, 16));
+  CHECK(!check_user_block(rt, ua) && takes_error(rt, ErrorCode::InvalidAddress, "not allocated through the C API"));
+  rt.capi_free(MemDomain::Mem, blk);
+  CHECK(!check_user_block(rt, reinterpret_cast<uintptr_t>(blk)) && takes_error(rt, ErrorCode::UseAfterFree, "already freed"));
+
+  // Batches: a bad element leaves every count untouched and is named.
+  double batch[3] = {static_cast<double>(ua), static_cast<double>(reinterpret_cast<uintptr_t>(b)), 0.5};
+  CHECK(!refcount_many<true>(rt, batch, 3) && takes_error(rt, ErrorCode::InvalidAddress, "element 2 is not an address"));
+  CHECK(Py_REFCNT(a) == 1 && Py_REFCNT(b) == 1);
+  uint64_t ubatch[2] = {ua, ua};
+  CHECK(refcount_many<true>(rt, ubatch, 2) && Py_REFCNT(a) == 3);
+  CHECK(refcount_many<false>(rt, ubatch, 2) && Py_REFCNT(a) == 1);
+  // A decref that frees an object later in the batch: that element is a use after free.
+  if (kBuild != Build::NoDealloc) {
+    PyObject* c = PyFloat_FromDouble(rt, 2.5);
+    double twice[3] = {static_cast<double>(ua), static_cast<double>(reinterpret_cast<uintptr_t>(c)),
+                       static_cast<double>(reinterpret_cast<uintptr_t>(c))};
+    Py_INCREF(rt, a);
+    CHECK(!refcount_many<false>(rt, twice, 3) && takes_error(rt, ErrorCode::UseAfterFree, "element 2: "));
+    CHECK(Py_REFCNT(a) == 1);  // the elements before it stay applied
+  }
+
+  // sys.getrefcount counts its argument.
+  CHECK(sys_getrefcount(rt, a) == 2 && Py_REFCNT(a) == 1);
+  // What the build lacks is the core's to say.
+  int64_t total = 0;
+  std::string text;
+  CHECK(sys_gettotalrefcount(rt, &total) == (kBuild == Build::Debug));
+  CHECK(sys_showrefcount(rt, &text) == (kBuild == Build::Debug));
+  CHECK((sys_stats(rt) != nullptr) == (kBuild == Build::Debug));
+  if (kBuild == Build::Debug) {
+    CHECK(total > 0 && text.find(" refs, ") != std::string::npos && !rt.has_error());
+  } else {
+    CHECK(takes_error(rt, ErrorCode::NotInBuild, "sys.gettotalrefcount exists only in the debug build"));
+  }
+  rt.take_error();
+  std::unordered_map<std::string, Runtime::TypeCensus> census;
+  CHECK(sys_census(rt, &census) && census["float"].objects >= 1);
+  {
+    Runtime raw(options(false), &host);
+    CHECK(!sys_census(raw, &census) && takes_error(raw, ErrorCode::NotInBuild, "needs a guarded runtime"));
+  }
+
+  // Statistics as plain structs: a freed list is parked on its free list.
+  int parked = malloc_stats(rt).free_lists.list;
+  PyObject* l = list_from_items(rt, &a, 1);
+  CHECK(l != nullptr && PyList_ITEM(l, 0) == a && Py_REFCNT(a) == 2);
+  Py_DECREF(rt, l);
+  if (kBuild != Build::NoDealloc) CHECK(malloc_stats(rt).free_lists.list == parked + 1);
+  CHECK(malloc_stats(rt).alloc.allocated_blocks > 0);
+  PyObject* items[2] = {a, b};
+  PyObject* t = tuple_from_items(rt, items, 2);
+  CHECK(t != nullptr && PyTuple_ITEM(t, 1) == b && Py_REFCNT(b) == 2);
+  Py_DECREF(rt, t);
+
+  // gc setters: validation, in order.
+  CHECK(gc_set_enabled(rt, false) == true && gc_set_enabled(rt, true) == false);
+  double th[3] = {100, 1.5, 7};
+  bool given[3] = {true, true, true};
+  CHECK(!gc_set_threshold(rt, th, given, 3) && takes_error(rt, ErrorCode::Type, "indices must be integers"));
+  CHECK(rt.gc.generations[0].threshold == 100 && rt.gc.generations[2].threshold != 7);
+  th[1] = 4294967296.0;
+  CHECK(!gc_set_threshold(rt, th, given, 3) && takes_error(rt, ErrorCode::Overflow, "greater than maximum"));
+  bool none[1] = {false};
+  CHECK(!gc_set_threshold(rt, th, none, 1) && takes_error(rt, ErrorCode::Type, "takes at least 1 argument"));
+  th[1] = 11;
+  bool skip_first[3] = {true, false, true};
+  CHECK(gc_set_threshold(rt, th, skip_first, 3) && rt.gc.generations[1].threshold == 10 &&
+        rt.gc.generations[2].threshold == 7);
+  CHECK(gc_set_debug(rt, 34) && rt.gc.debug == (DEBUG_SAVEALL | DEBUG_COLLECTABLE));
+  CHECK(!gc_set_debug(rt, 0.5) && takes_error(rt, ErrorCode::Type, "indices must be integers") && rt.gc.debug == 34);
+  gc_set_debug(rt, 0);
+
+  Py_DECREF(rt, a);
+  Py_DECREF(rt, b);
+  CHECK(!rt.has_error() && heap_valid(rt));
+}
+
 static void test_collector() {
   TestHost host;
   Runtime rt(options(), &host);
@@ -455,6 +558,7 @@ int main() {
   test_reference_accounting();
   test_instances_and_finalizers();
   test_collector();
+  test_api_policy();
   fuzz_random(12345, 3000);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
