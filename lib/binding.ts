@@ -59,7 +59,7 @@ export interface NativeRuntime {
   defineClass(name: string, module: string, finalize: ((a: Address) => void) | null, legacyDel: ((a: Address) => void) | null): Address;
   callClass(cls: Address): Address;
   internSlot(name: string): number;
-  /** cls() then setattr per pair of `packed` (layout in native/addon/raw.cc). */
+  /** cls() then setattr per pair of `packed` (layout: RCL_PACKED_KINDS in native/core/schema.h). */
   callClassPacked(cls: Address, ...extra: (string | bigint)[]): Address;
   /** The argument block of callClassPacked. */
   readonly packed: Float64Array;

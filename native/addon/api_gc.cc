@@ -1,6 +1,5 @@
 // api_gc.cc — the runtime handle's gc module: collect, enable, thresholds, stats, the object
 // lists, freeze, debug flags, callbacks and the debug output sink.
-#include <cmath>
 #include <cstdint>
 #include <string>
 #include "addon.h"
@@ -80,14 +79,7 @@ RT_FN(fn_gc_get_objects) {
       throw_js(env, h->addon, ErrorCode::Type,
                std::string("argument should be integer or None, not '") +
                    (info[0].IsString() ? "str" : "object") + "'");
-    double d = info[0].As<Napi::Number>().DoubleValue();
-    if (std::floor(d) != d)
-      throw_js(env, h->addon, ErrorCode::Type, "argument should be integer or None, not 'float'");
-    if (d >= NUM_GENERATIONS)
-      throw_js(env, h->addon, ErrorCode::Value,
-               "generation parameter must be less than the number of available generations (3)");
-    if (d < -1) throw_js(env, h->addon, ErrorCode::Value, "generation parameter cannot be negative");
-    g = static_cast<int>(d);  // -1 is CPython's internal "None" (3.12.1 quirk): all objects
+    if (!gc_generation_arg(rt, info[0].As<Napi::Number>().DoubleValue(), &g)) throw_pending(env, h);
   }
   return object_list(env, h, gc_get_objects(rt, g));
 }

@@ -83,8 +83,10 @@ napi_value raw_refcnt(napi_env env, napi_callback_info cbinfo) {
   return v;
 }
 
+// callClassPacked(cls, ...extra): cls() then one setattr per pair, in order, in ONE boundary
 // crossing (C.new({ x: 1, y: 2 })). The pairs are in the runtime's packed Float64Array, filled
-// by lib/ just before the call, so the call reads one argument instead of two per pair:
+// by lib/ just before the call, so the call reads one argument instead of two per pair (the
+// layout and the kinds are RCL_PACKED_KINDS in schema.h):
 //   packed[0] = n pairs (at most 32); pair k at 1 + 3k: [name slot, kind, value]
 //   kind 0: a number (int when integral and inside int64, else float), 1: an address,
 //   2: None, 3: True, 4: False, 5: the JS primitive extra[value] (strings, bigints).

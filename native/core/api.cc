@@ -184,6 +184,23 @@ bool gc_set_debug(Runtime& rt, double flags) {
   return true;
 }
 
+bool gc_generation_arg(Runtime& rt, double d, int* out) {
+  if (std::floor(d) != d) {
+    rt.set_error(ErrorCode::Type, "argument should be integer or None, not 'float'");
+    return false;
+  }
+  if (d >= NUM_GENERATIONS) {
+    rt.set_error(ErrorCode::Value, "generation parameter must be less than the number of available generations (3)");
+    return false;
+  }
+  if (d < -1) {
+    rt.set_error(ErrorCode::Value, "generation parameter cannot be negative");
+    return false;
+  }
+  *out = static_cast<int>(d);
+  return true;
+}
+
 // ---------------------------------------------------------------------------------- objects
 
 PyObject* tuple_from_items(Runtime& rt, PyObject* const* items, size_t n) {

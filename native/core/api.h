@@ -204,6 +204,10 @@ bool gc_set_enabled(Runtime& rt, bool on);
 bool gc_set_threshold(Runtime& rt, const double* values, const bool* given, size_t n);
 // gc.set_debug(flags): an integer (ERR_TYPE otherwise), stored as a C int.
 bool gc_set_debug(Runtime& rt, double flags);
+// gc.get_objects(generation)'s argument, a number: an integer (ERR_TYPE) below
+// NUM_GENERATIONS and at least -1 (ERR_VALUE), with CPython's texts. -1 is CPython's internal
+// "None" (a 3.12.1 quirk): every generation.
+bool gc_generation_arg(Runtime& rt, double d, int* out);
 
 // =============================================================================================
 // Objects

@@ -406,6 +406,11 @@ static void test_api_policy() {
   CHECK(gc_set_debug(rt, 34) && rt.gc.debug == (DEBUG_SAVEALL | DEBUG_COLLECTABLE));
   CHECK(!gc_set_debug(rt, 0.5) && takes_error(rt, ErrorCode::Type, "indices must be integers") && rt.gc.debug == 34);
   gc_set_debug(rt, 0);
+  int g = 7;
+  CHECK(gc_generation_arg(rt, -1, &g) && g == -1 && gc_generation_arg(rt, 2, &g) && g == 2);
+  CHECK(!gc_generation_arg(rt, 3, &g) && takes_error(rt, ErrorCode::Value, "less than the number of available generations"));
+  CHECK(!gc_generation_arg(rt, -2, &g) && takes_error(rt, ErrorCode::Value, "cannot be negative"));
+  CHECK(!gc_generation_arg(rt, 0.5, &g) && takes_error(rt, ErrorCode::Type, "not 'float'") && g == 2);
 
   Py_DECREF(rt, a);
   Py_DECREF(rt, b);
