@@ -3,7 +3,7 @@
 // packs the package (npm pack), installs the tarball into a fresh temporary project with
 // --ignore-scripts (npm 11 does not run a dependency's install script until it is approved: the
 // package must load its prebuilds without it), and runs there, as that project's own files:
-//   - the README quickstart and "API at a glance" blocks (compiled by the project's tsc),
+//   - the README quickstart, "API at a glance" and rt.refs blocks (compiled by the project's tsc),
 //   - docs/cli.md's custom scenario, through the command docs/cli.md shows (npx refcount-lab run),
 //   - docs/pictures.md's "From code" example,
 //   - docs/reliability.md's expectNoLeaks example, from a vitest test file of the project,
@@ -108,6 +108,7 @@ step(
   () => {
     blocks.quickstart = docBlock('README.md', 'readme-quickstart');
     blocks.glance = docBlock('README.md', 'readme-api-at-a-glance');
+    blocks.refs = docBlock('README.md', 'readme-refs');
     blocks.myExp = docBlock('docs/cli.md', 'cli-my-exp');
     blocks.runMyExp = docBlock('docs/cli.md', 'cli-run-my-exp');
     blocks.pictures = docBlock('docs/pictures.md', 'pictures-from-code');
@@ -175,7 +176,7 @@ writeFileSync(
         types: ['node'],
         outDir: 'out',
       },
-      include: ['quickstart.ts', 'glance.ts', 'pictures.ts'],
+      include: ['quickstart.ts', 'glance.ts', 'refs.ts', 'pictures.ts'],
     },
     null,
     2,
@@ -183,6 +184,7 @@ writeFileSync(
 );
 writeFileSync(join(proj, 'quickstart.ts'), blocks.quickstart);
 writeFileSync(join(proj, 'glance.ts'), blocks.glance);
+writeFileSync(join(proj, 'refs.ts'), blocks.refs);
 writeFileSync(join(proj, 'pictures.ts'), blocks.pictures);
 const node = (file, opts) => run(process.execPath, [file], { cwd: proj, ...opts });
 
@@ -229,6 +231,13 @@ step('README quickstart runs as documented (ends in ERR_USE_AFTER_FREE)', () => 
 
 step('README "API at a glance" runs', () => {
   ok(node('out/glance.js'), 'node out/glance.js');
+});
+
+step('README "Who holds each reference" prints the extra Py_DECREF as documented', () => {
+  const r = ok(node('out/refs.js'), 'node out/refs.js');
+  for (const line of [/str object at 0x[0-9a-f]+: refcount 2/, /1 {2}container list at 0x[0-9a-f]+ \[0\]/, /1 {2}ref {7}live Refs/, /-1 {2}unexplained: a holder's reference was released behind its back/]) {
+    check(line.test(r.stdout), `refs block did not print ${line}`, r);
+  }
 });
 
 step('docs/pictures.md "From code" runs', () => {

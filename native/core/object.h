@@ -106,6 +106,9 @@ enum class TypeKind : uint8_t {
   RCL_TYPE_KINDS(RCL_X)
 #undef RCL_X
 };
+#define RCL_X(name, js) +1
+inline constexpr size_t kTypeKindCount = 0 RCL_TYPE_KINDS(RCL_X);
+#undef RCL_X
 
 // ---------------------------------------------------------------------------------------------
 // The labelled walk: every reference an object owns, each with the slot it sits in.

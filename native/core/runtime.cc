@@ -47,19 +47,19 @@ static PyObject* init_static_header(PyObject* op, PyTypeObject* tp) {
 }
 
 void Runtime::init_singletons() {
-  init_static_header(&none_obj, Type(none_type));
-  init_static_header(&ellipsis_obj, Type(ellipsis_type));
-  init_static_header(&notimpl_obj, Type(notimpl_type));
+  init_static_header(&none_obj, Type(TypeKind::None));
+  init_static_header(&ellipsis_obj, Type(TypeKind::Ellipsis));
+  init_static_header(&notimpl_obj, Type(TypeKind::NotImplemented));
   for (int i = 0; i < 2; i++) {
     PyLongObject* b = i ? &true_obj.v : &false_obj.v;
-    init_static_header(&b->ob_base, Type(bool_type));
+    init_static_header(&b->ob_base, Type(TypeKind::Bool));
     b->lv_tag = (uintptr_t{1} << 3) | (i ? 0u : 1u);
     b->ob_digit[0] = static_cast<digit>(i);
   }
   for (size_t k = 0; k < small_ints.size(); k++) {
     int64_t v = static_cast<int64_t>(k) - _PY_NSMALLNEGINTS;
     PyLongObject* o = &small_ints[k].v;
-    init_static_header(&o->ob_base, Type(int_type));
+    init_static_header(&o->ob_base, Type(TypeKind::Int));
     uint64_t mag = static_cast<uint64_t>(v < 0 ? -v : v);
     o->lv_tag = (uintptr_t{1} << 3) | (v == 0 ? 1u : v < 0 ? 2u : 0u);
     o->ob_digit[0] = static_cast<digit>(mag);
@@ -68,7 +68,7 @@ void Runtime::init_singletons() {
     StaticLatin1Char& c = latin1[cp];
     std::memset(&c, 0, sizeof c);
     PyASCIIObject* a = &c.u._base;
-    init_static_header(&a->ob_base, Type(str_type));
+    init_static_header(&a->ob_base, Type(TypeKind::Str));
     a->length = 1;
     a->hash = -1;
     a->state.kind = 1;
@@ -81,7 +81,7 @@ void Runtime::init_singletons() {
     data[1] = 0;
   }
   std::memset(&empty_str, 0, sizeof empty_str);
-  init_static_header(&empty_str.a.ob_base, Type(str_type));
+  init_static_header(&empty_str.a.ob_base, Type(TypeKind::Str));
   empty_str.a.hash = -1;
   empty_str.a.state.kind = 1;
   empty_str.a.state.compact = 1;
@@ -89,16 +89,11 @@ void Runtime::init_singletons() {
   empty_str.a.state.statically_allocated = 1;
   empty_str.a.state.interned = 3;
   std::memset(&empty_tuple, 0, sizeof empty_tuple);
-  init_static_header(&empty_tuple.t.ob_base.ob_base, Type(tuple_type));
+  init_static_header(&empty_tuple.t.ob_base.ob_base, Type(TypeKind::Tuple));
   empty_keys = dict_empty_keys(*this);
 
   if (guard) {
     auto reg = [this](const PyObject* op) { live_objects_.insert(op); };
-    for (StaticType* t : {&type_type, &object_type, &none_type, &bool_type, &int_type,
-                          &float_type, &str_type, &tuple_type, &list_type, &dict_type,
-                          &set_type, &frozenset_type, &ellipsis_type, &notimpl_type,
-                          &weakref_type})
-      reg(&t->t.ob_base.ob_base);
     reg(None());
     reg(Ellipsis());
     reg(NotImplemented());

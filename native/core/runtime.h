@@ -285,10 +285,9 @@ class Runtime final : public MemoryErrorSink {
   int trash_delete_nesting = 0;
   PyObject* trash_delete_later = nullptr;
 
-  // Static type objects.
-  StaticType type_type, object_type, none_type, bool_type, int_type, float_type, str_type,
-      tuple_type, list_type, dict_type, set_type, frozenset_type, ellipsis_type, notimpl_type,
-      weakref_type;
+  // Static type objects, one per kind (a heap class's kind, Instance, has none): each type's
+  // own file initialises its own (init_static_type, types.h).
+  std::array<StaticType, kTypeKindCount> static_types;
   // Immortal singletons.
   PyObject none_obj, ellipsis_obj, notimpl_obj;
   StaticSmallInt true_obj, false_obj;
@@ -314,7 +313,11 @@ class Runtime final : public MemoryErrorSink {
   // Interned strings (3.12: every interned str is immortal). Attribute names are interned,
   // as CPython interns the identifier names of compiled code, so `obj.name` allocates nothing.
   std::unordered_map<std::string, PyObject*> interned;
-  PyTypeObject* Type(StaticType& s) { return &s.t; }
+  PyTypeObject* Type(TypeKind k) { return &static_types[static_cast<size_t>(k)].t; }
+  // Guarded mode: a static object (a type, a singleton) joins the registry of live objects.
+  void register_static_object(const PyObject* op) {
+    if (guard) live_objects_.insert(op);
+  }
 
  private:
   AddressSet live_objects_;   // guarded mode only

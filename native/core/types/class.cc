@@ -83,7 +83,7 @@ static void instance_legacy_del(Runtime& rt, PyObject* self) {
 }
 
 PyObject* PyType_FromOptions(Runtime& rt, const ClassOptions& opts) {
-  PyTypeObject* meta = rt.Type(rt.type_type);
+  PyTypeObject* meta = rt.Type(TypeKind::Type);
   PyObject* op = rt.gc_object_new(meta, sizeof(PyHeapTypeObject));
   if (op == nullptr) return nullptr;
   auto* ht = reinterpret_cast<PyHeapTypeObject*>(op);
@@ -103,7 +103,7 @@ PyObject* PyType_FromOptions(Runtime& rt, const ClassOptions& opts) {
   t->tp_flags = Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_READY |
                 Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF;
   t->tp_kind = TypeKind::Instance;
-  t->tp_base = rt.Type(rt.object_type);
+  t->tp_base = rt.Type(TypeKind::Object);
   t->tp_dealloc = subtype_dealloc;
   t->tp_repr = object_default_repr;
   set_walk<InstanceWalk>(t);
@@ -129,7 +129,7 @@ PyObject* PyType_FromOptions(Runtime& rt, const ClassOptions& opts) {
   // __mro__ = (cls, object): the class refers to itself through it, as every CPython class
   // does, so an unreferenced class is cyclic garbage.
   PyTuple_ITEM(mro, 0) = Py_NewRef(rt, op);
-  PyTuple_ITEM(mro, 1) = Py_NewRef(rt, &rt.object_type.t.ob_base.ob_base);
+  PyTuple_ITEM(mro, 1) = Py_NewRef(rt, &rt.Type(TypeKind::Object)->ob_base.ob_base);
   ht->tp_mro = mro;
   _PyObject_GC_TRACK(rt, op);
   return op;
@@ -508,7 +508,7 @@ static int subtype_clear(Runtime& rt, PyObject* self) {
 }
 
 void init_class_types(Runtime& rt) {
-  PyTypeObject* t = rt.Type(rt.type_type);
+  PyTypeObject* t = rt.Type(TypeKind::Type);
   t->tp_dealloc = type_dealloc;
   set_walk<TypeWalk>(t);
   t->tp_clear = type_clear;

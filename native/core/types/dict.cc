@@ -403,7 +403,7 @@ static bool may_be_tracked(PyObject* op) {
 
 // Dict objects have a free list of up to 80 (their keys tables are released first).
 PyObject* PyDict_New(Runtime& rt) {
-  PyObject* op = rt.gc_object_new_from(rt.freelists.dicts, rt.Type(rt.dict_type), sizeof(PyDictObject));
+  PyObject* op = rt.gc_object_new_from(rt.freelists.dicts, rt.Type(TypeKind::Dict), sizeof(PyDictObject));
   if (op == nullptr) return nullptr;
   PyDictObject* mp = as_dict(op);
   mp->ma_keys = rt.empty_keys;
@@ -646,7 +646,7 @@ static int dict_tp_clear(Runtime& rt, PyObject* op) {
 }
 
 void init_dict_type(Runtime& rt) {
-  PyTypeObject* t = rt.Type(rt.dict_type);
+  PyTypeObject* t = rt.Type(TypeKind::Dict);
   t->tp_dealloc = dict_dealloc;
   set_walk<DictWalk>(t);
   t->tp_clear = dict_tp_clear;

@@ -16,10 +16,10 @@ PyObject* PyFloat_FromDouble(Runtime& rt, double v) {
   if (op != nullptr) {
     fl.floats = reinterpret_cast<PyObject*>(op->ob_type);
     fl.float_num--;
-    op->ob_type = rt.Type(rt.float_type);
+    op->ob_type = rt.Type(TypeKind::Float);
     rt.from_freelist(op);
   } else {
-    op = rt.object_new(rt.Type(rt.float_type), sizeof(PyFloatObject));
+    op = rt.object_new(rt.Type(TypeKind::Float), sizeof(PyFloatObject));
     if (op == nullptr) return nullptr;
   }
   reinterpret_cast<PyFloatObject*>(op)->ob_fval = v;
@@ -64,7 +64,7 @@ static std::string float_repr(Runtime&, PyObject* op) {
 }
 
 void init_float_type(Runtime& rt) {
-  PyTypeObject* t = rt.Type(rt.float_type);
+  PyTypeObject* t = rt.Type(TypeKind::Float);
   t->tp_dealloc = float_dealloc;
   t->tp_repr = float_repr;
   t->tp_js = JsShape::Float;

@@ -23,7 +23,7 @@ int PyLong_Sign(const PyObject* op) {
 // Allocates an int with n digits (n >= 1): offsetof(ob_digit) + n * sizeof(digit) bytes.
 static PyLongObject* long_alloc(Runtime& rt, size_t ndigits) {
   size_t size = offsetof(PyLongObject, ob_digit) + ndigits * sizeof(digit);
-  auto* v = reinterpret_cast<PyLongObject*>(rt.object_new(rt.Type(rt.int_type), size));
+  auto* v = reinterpret_cast<PyLongObject*>(rt.object_new(rt.Type(TypeKind::Int), size));
   return v;
 }
 
@@ -116,11 +116,11 @@ static size_t long_sizeof(const PyObject* op) {
 }
 
 void init_long_types(Runtime& rt) {
-  PyTypeObject* i = rt.Type(rt.int_type);
+  PyTypeObject* i = rt.Type(TypeKind::Int);
   i->tp_repr = long_repr;
   i->tp_sizeof = long_sizeof;
   i->tp_js = JsShape::Int;
-  PyTypeObject* b = rt.Type(rt.bool_type);
+  PyTypeObject* b = rt.Type(TypeKind::Bool);
   b->tp_repr = bool_repr;
   b->tp_sizeof = long_sizeof;
   b->tp_js = JsShape::Bool;

@@ -10,7 +10,8 @@
 
 RCL_BEGIN_NAMESPACE
 
-// Each type's own file wires its slots (one line each, in init_static_types below).
+// Each type's own file wires its type objects and slots (one line each, in init_static_types
+// below; a new type's file also makes its type objects there, see set.cc).
 void init_long_types(Runtime& rt);
 void init_float_type(Runtime& rt);
 void init_unicode_type(Runtime& rt);
@@ -30,12 +31,13 @@ static void static_or_free_dealloc(Runtime& rt, PyObject* op) {
   rt.object_free(op);
 }
 
-static void init_type(Runtime& rt, StaticType& s, const char* name, TypeKind kind,
-                      Py_ssize_t basicsize, Py_ssize_t itemsize, unsigned long flags) {
+void init_static_type(Runtime& rt, TypeKind kind, const char* name, Py_ssize_t basicsize,
+                      Py_ssize_t itemsize, unsigned long flags) {
+  StaticType& s = rt.static_types[static_cast<size_t>(kind)];
   std::memset(&s, 0, sizeof s);
   PyTypeObject* t = &s.t;
   t->ob_base.ob_base.ob_refcnt = 0xFFFFFFFF;
-  t->ob_base.ob_base.ob_type = &rt.type_type.t;
+  t->ob_base.ob_base.ob_type = rt.Type(TypeKind::Type);
   t->tp_name = name;
   t->tp_kind = kind;
   t->tp_basicsize = basicsize;
@@ -44,7 +46,8 @@ static void init_type(Runtime& rt, StaticType& s, const char* name, TypeKind kin
   t->tp_dealloc = static_or_free_dealloc;
   t->tp_repr = object_default_repr;
   t->tp_js = JsShape::Repr;
-  t->tp_base = kind == TypeKind::Object ? nullptr : &rt.object_type.t;
+  t->tp_base = kind == TypeKind::Object ? nullptr : rt.Type(TypeKind::Object);
+  rt.register_static_object(&t->ob_base.ob_base);
 }
 
 static std::string none_repr(Runtime&, PyObject*) { return "None"; }
@@ -53,38 +56,30 @@ static std::string notimpl_repr(Runtime&, PyObject*) { return "NotImplemented"; 
 
 void init_static_types(Runtime& rt) {
   const unsigned long GC = Py_TPFLAGS_HAVE_GC;
-  init_type(rt, rt.type_type, "type", TypeKind::Type, sizeof(PyHeapTypeObject), 0,
-            GC | Py_TPFLAGS_TYPE_SUBCLASS | Py_TPFLAGS_BASETYPE);
-  init_type(rt, rt.object_type, "object", TypeKind::Object, sizeof(PyObject), 0,
-            Py_TPFLAGS_BASETYPE);
-  init_type(rt, rt.none_type, "NoneType", TypeKind::None, sizeof(PyObject), 0, 0);
-  init_type(rt, rt.bool_type, "bool", TypeKind::Bool, offsetof(PyLongObject, ob_digit),
-            sizeof(digit), Py_TPFLAGS_LONG_SUBCLASS);
-  init_type(rt, rt.int_type, "int", TypeKind::Int, offsetof(PyLongObject, ob_digit),
-            sizeof(digit), Py_TPFLAGS_LONG_SUBCLASS | Py_TPFLAGS_BASETYPE);
-  init_type(rt, rt.float_type, "float", TypeKind::Float, sizeof(PyFloatObject), 0,
-            Py_TPFLAGS_BASETYPE);
-  init_type(rt, rt.str_type, "str", TypeKind::Str, sizeof(PyASCIIObject), 0,
-            Py_TPFLAGS_UNICODE_SUBCLASS | Py_TPFLAGS_BASETYPE);
-  init_type(rt, rt.tuple_type, "tuple", TypeKind::Tuple, sizeof(PyVarObject), sizeof(PyObject*),
-            GC | Py_TPFLAGS_TUPLE_SUBCLASS | Py_TPFLAGS_BASETYPE);
-  init_type(rt, rt.list_type, "list", TypeKind::List, sizeof(PyListObject), 0,
-            GC | Py_TPFLAGS_LIST_SUBCLASS | Py_TPFLAGS_BASETYPE);
-  init_type(rt, rt.dict_type, "dict", TypeKind::Dict, sizeof(PyDictObject), 0,
-            GC | Py_TPFLAGS_DICT_SUBCLASS | Py_TPFLAGS_BASETYPE);
-  init_type(rt, rt.set_type, "set", TypeKind::Set, sizeof(PySetObject), 0,
-            GC | Py_TPFLAGS_BASETYPE);
-  init_type(rt, rt.frozenset_type, "frozenset", TypeKind::FrozenSet, sizeof(PySetObject), 0,
-            GC | Py_TPFLAGS_BASETYPE);
-  init_type(rt, rt.ellipsis_type, "ellipsis", TypeKind::Ellipsis, sizeof(PyObject), 0, 0);
-  init_type(rt, rt.notimpl_type, "NotImplementedType", TypeKind::NotImplemented,
-            sizeof(PyObject), 0, 0);
-  init_type(rt, rt.weakref_type, "weakref.ReferenceType", TypeKind::WeakRef,
-            sizeof(PyWeakReference), 0, GC);
-  rt.Type(rt.none_type)->tp_repr = none_repr;
-  rt.Type(rt.none_type)->tp_js = JsShape::Null;
-  rt.Type(rt.ellipsis_type)->tp_repr = ellipsis_repr;
-  rt.Type(rt.notimpl_type)->tp_repr = notimpl_repr;
+  init_static_type(rt, TypeKind::Type, "type", sizeof(PyHeapTypeObject), 0,
+                   GC | Py_TPFLAGS_TYPE_SUBCLASS | Py_TPFLAGS_BASETYPE);
+  init_static_type(rt, TypeKind::Object, "object", sizeof(PyObject), 0, Py_TPFLAGS_BASETYPE);
+  init_static_type(rt, TypeKind::None, "NoneType", sizeof(PyObject), 0, 0);
+  init_static_type(rt, TypeKind::Bool, "bool", offsetof(PyLongObject, ob_digit), sizeof(digit),
+                   Py_TPFLAGS_LONG_SUBCLASS);
+  init_static_type(rt, TypeKind::Int, "int", offsetof(PyLongObject, ob_digit), sizeof(digit),
+                   Py_TPFLAGS_LONG_SUBCLASS | Py_TPFLAGS_BASETYPE);
+  init_static_type(rt, TypeKind::Float, "float", sizeof(PyFloatObject), 0, Py_TPFLAGS_BASETYPE);
+  init_static_type(rt, TypeKind::Str, "str", sizeof(PyASCIIObject), 0,
+                   Py_TPFLAGS_UNICODE_SUBCLASS | Py_TPFLAGS_BASETYPE);
+  init_static_type(rt, TypeKind::Tuple, "tuple", sizeof(PyVarObject), sizeof(PyObject*),
+                   GC | Py_TPFLAGS_TUPLE_SUBCLASS | Py_TPFLAGS_BASETYPE);
+  init_static_type(rt, TypeKind::List, "list", sizeof(PyListObject), 0,
+                   GC | Py_TPFLAGS_LIST_SUBCLASS | Py_TPFLAGS_BASETYPE);
+  init_static_type(rt, TypeKind::Dict, "dict", sizeof(PyDictObject), 0,
+                   GC | Py_TPFLAGS_DICT_SUBCLASS | Py_TPFLAGS_BASETYPE);
+  init_static_type(rt, TypeKind::Ellipsis, "ellipsis", sizeof(PyObject), 0, 0);
+  init_static_type(rt, TypeKind::NotImplemented, "NotImplementedType", sizeof(PyObject), 0, 0);
+  init_static_type(rt, TypeKind::WeakRef, "weakref.ReferenceType", sizeof(PyWeakReference), 0, GC);
+  rt.Type(TypeKind::None)->tp_repr = none_repr;
+  rt.Type(TypeKind::None)->tp_js = JsShape::Null;
+  rt.Type(TypeKind::Ellipsis)->tp_repr = ellipsis_repr;
+  rt.Type(TypeKind::NotImplemented)->tp_repr = notimpl_repr;
   init_long_types(rt);
   init_float_type(rt);
   init_unicode_type(rt);

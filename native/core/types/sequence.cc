@@ -61,7 +61,7 @@ PyObject* PyTuple_New(Runtime& rt, Py_ssize_t n) {
   }
   PyObject* op = tuple_freelist_pop(rt, n);
   if (op == nullptr) {
-    PyTypeObject* tp = rt.Type(rt.tuple_type);
+    PyTypeObject* tp = rt.Type(TypeKind::Tuple);
     op = rt.gc_object_new(tp, _PyObject_VAR_SIZE(tp, n));
     if (op == nullptr) return nullptr;
     Py_SET_SIZE(op, n);
@@ -106,7 +106,7 @@ static PyListObject* as_list(PyObject* op) { return reinterpret_cast<PyListObjec
 
 // Lists have a free list of up to 80 list objects (their item arrays are freed first).
 PyObject* PyList_New(Runtime& rt, Py_ssize_t n) {
-  PyObject* op = rt.gc_object_new_from(rt.freelists.lists, rt.Type(rt.list_type), sizeof(PyListObject));
+  PyObject* op = rt.gc_object_new_from(rt.freelists.lists, rt.Type(TypeKind::List), sizeof(PyListObject));
   if (op == nullptr) return nullptr;
   PyListObject* l = as_list(op);
   if (n <= 0) {
@@ -302,7 +302,7 @@ static size_t list_sizeof(const PyObject* op) {
 static int list_tp_clear(Runtime& rt, PyObject* op) { return PyList_Clear(rt, op); }
 
 void init_sequence_types(Runtime& rt) {
-  PyTypeObject* t = rt.Type(rt.tuple_type);
+  PyTypeObject* t = rt.Type(TypeKind::Tuple);
   t->tp_dealloc = tuple_dealloc;
   set_walk<SequenceWalk<PyTuple_ITEM>>(t);
   t->tp_clear = nullptr;  // tuples are immutable: cycles through them break elsewhere
@@ -310,7 +310,7 @@ void init_sequence_types(Runtime& rt) {
   t->tp_len = sequence_len;
   t->tp_sizeof = tuple_sizeof;
   t->tp_js = JsShape::Array;
-  PyTypeObject* l = rt.Type(rt.list_type);
+  PyTypeObject* l = rt.Type(TypeKind::List);
   l->tp_dealloc = list_dealloc;
   set_walk<SequenceWalk<PyList_ITEM>>(l);
   l->tp_clear = list_tp_clear;

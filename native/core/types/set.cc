@@ -250,16 +250,16 @@ uint64_t shuffle_bits(uint64_t h) { return ((h ^ 89869747ULL) ^ (h << 16)) * 364
 }  // namespace
 
 PyObject* PySet_New(Runtime& rt, PyObject* const* items, size_t n) {
-  return make_new_set(rt, rt.Type(rt.set_type), items, n);
+  return make_new_set(rt, rt.Type(TypeKind::Set), items, n);
 }
 PyObject* PyFrozenSet_New(Runtime& rt, PyObject* const* items, size_t n) {
-  return make_new_set(rt, rt.Type(rt.frozenset_type), items, n);
+  return make_new_set(rt, rt.Type(TypeKind::FrozenSet), items, n);
 }
 
 // set.copy(): set_merge into a new set, the other table's entries in order, presized as
 // set_merge presizes (one resize to used*2 when the entries would pass the fill limit).
 PyObject* PySet_Copy(Runtime& rt, PyObject* anyset) {
-  PyObject* op = make_new_set(rt, rt.Type(rt.set_type), nullptr, 0);
+  PyObject* op = make_new_set(rt, rt.Type(TypeKind::Set), nullptr, 0);
   if (op == nullptr) return nullptr;
   PySetObject* so = as_set(op);
   PySetObject* other = as_set(anyset);
@@ -336,8 +336,11 @@ bool set_equal(PyObject* a, PyObject* b) {
 }
 
 void init_set_types(Runtime& rt) {
-  for (StaticType* s : {&rt.set_type, &rt.frozenset_type}) {
-    PyTypeObject* t = rt.Type(*s);
+  const unsigned long flags = Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE;
+  init_static_type(rt, TypeKind::Set, "set", sizeof(PySetObject), 0, flags);
+  init_static_type(rt, TypeKind::FrozenSet, "frozenset", sizeof(PySetObject), 0, flags);
+  for (TypeKind k : {TypeKind::Set, TypeKind::FrozenSet}) {
+    PyTypeObject* t = rt.Type(k);
     t->tp_dealloc = set_dealloc;
     set_walk<SetWalk>(t);
     t->tp_clear = set_clear;

@@ -375,7 +375,10 @@ int method_clear(Runtime& rt, PyObject* op);
 PyObject* method_copy(Runtime& rt, PyObject* op);
 PyObject* sequence_repeat(Runtime& rt, PyObject* op, Py_ssize_t n);
 
-// Type objects' dealloc/traverse/clear, wired in Runtime's constructor.
+// The static type objects, wired in Runtime's constructor: init_static_types calls each type
+// file's init_*, which sets up its type objects with init_static_type and then its slots.
 void init_static_types(Runtime& rt);
+void init_static_type(Runtime& rt, TypeKind kind, const char* name, Py_ssize_t basicsize,
+                      Py_ssize_t itemsize, unsigned long flags);
 
 RCL_END_NAMESPACE

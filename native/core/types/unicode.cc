@@ -42,7 +42,7 @@ PyObject* PyUnicode_FromCodePoints(Runtime& rt, const uint32_t* cps, size_t n) {
   bool is_ascii = maxchar < 128;
   unsigned kind = maxchar < 256 ? 1 : maxchar < 65536 ? 2 : 4;
   size_t header = is_ascii ? sizeof(PyASCIIObject) : sizeof(PyCompactUnicodeObject);
-  PyObject* op = rt.object_new(rt.Type(rt.str_type), header + (n + 1) * kind);
+  PyObject* op = rt.object_new(rt.Type(TypeKind::Str), header + (n + 1) * kind);
   if (op == nullptr) return nullptr;
   auto* a = reinterpret_cast<PyASCIIObject*>(op);
   a->length = static_cast<Py_ssize_t>(n);
@@ -88,7 +88,7 @@ PyObject* PyUnicode_NewFromUTF8Fresh(Runtime& rt, std::string_view s) {
   for (unsigned char c : s)
     if (c >= 128) return PyUnicode_FromUTF8(rt, s);  // only ASCII texts (int reprs) come here
   if (s.empty()) return rt.EmptyStr();
-  PyObject* op = rt.object_new(rt.Type(rt.str_type), sizeof(PyASCIIObject) + s.size() + 1);
+  PyObject* op = rt.object_new(rt.Type(TypeKind::Str), sizeof(PyASCIIObject) + s.size() + 1);
   if (op == nullptr) return nullptr;
   auto* a = reinterpret_cast<PyASCIIObject*>(op);
   a->length = static_cast<Py_ssize_t>(s.size());
@@ -232,7 +232,7 @@ static size_t unicode_sizeof(const PyObject* op) {
 static Py_ssize_t unicode_len(PyObject* op) { return PyUnicode_GetLength(op); }
 
 void init_unicode_type(Runtime& rt) {
-  PyTypeObject* t = rt.Type(rt.str_type);
+  PyTypeObject* t = rt.Type(TypeKind::Str);
   t->tp_repr = str_repr;
   t->tp_len = unicode_len;
   t->tp_sizeof = unicode_sizeof;

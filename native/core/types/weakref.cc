@@ -37,7 +37,7 @@ PyObject* PyWeakref_NewRef(Runtime& rt, PyObject* ob, uint32_t callback) {
   // A weakref without a callback to the same object is shared (CPython reuses the basic ref).
   if (callback == 0 && *head != nullptr && (*head)->wr_callback == 0)
     return Py_NewRef(rt, &(*head)->ob_base);
-  PyObject* op = rt.gc_object_new(rt.Type(rt.weakref_type), sizeof(PyWeakReference));
+  PyObject* op = rt.gc_object_new(rt.Type(TypeKind::WeakRef), sizeof(PyWeakReference));
   if (op == nullptr) return nullptr;
   PyWeakReference* self = as_wr(op);
   self->wr_object = ob;
@@ -136,7 +136,7 @@ static int weakref_tp_clear(Runtime& rt, PyObject* op) {
 }
 
 void init_weakref_type(Runtime& rt) {
-  PyTypeObject* t = rt.Type(rt.weakref_type);
+  PyTypeObject* t = rt.Type(TypeKind::WeakRef);
   t->tp_dealloc = weakref_dealloc;
   t->tp_traverse = weakref_traverse;
   t->tp_repr = weakref_repr;
