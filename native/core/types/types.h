@@ -46,11 +46,6 @@ struct PyFloatObject {
   double ob_fval;
 };
 PyObject* PyFloat_FromDouble(Runtime& rt, double v);
-// Free lists (runtime.h FreeLists): each type's _Py*_ClearFreeList.
-void float_clear_freelist(Runtime& rt);
-void tuple_clear_freelist(Runtime& rt);
-void list_clear_freelist(Runtime& rt);
-void dict_clear_freelist(Runtime& rt);
 
 // ---------------------------------------------------------------------------------------------
 // str: compact objects as 3.12 lays them out. ASCII strings are a PyASCIIObject (40 bytes)
@@ -80,6 +75,10 @@ static_assert(sizeof(PyCompactUnicodeObject) == 56, "PyCompactUnicodeObject is 5
 
 PyObject* PyUnicode_FromUTF8(Runtime& rt, std::string_view utf8);
 PyObject* PyUnicode_FromCodePoints(Runtime& rt, const uint32_t* cps, size_t n);
+// sys.intern(s) of 3.12: one immortal str per text (a borrowed reference).
+PyObject* PyUnicode_InternFromUTF8(Runtime& rt, std::string_view utf8);
+// A str object that is always freshly allocated (PyUnicode_New + copy), even for 1 character.
+PyObject* PyUnicode_NewFromUTF8Fresh(Runtime& rt, std::string_view ascii);
 std::string PyUnicode_AsUTF8(const PyObject* op);
 Py_ssize_t PyUnicode_GetLength(const PyObject* op);
 Py_ssize_t unicode_hash(PyObject* op);
@@ -349,10 +348,6 @@ std::string object_default_repr(Runtime& rt, PyObject* op);
 // a fresh str (long_to_decimal_string uses PyUnicode_New, never the 1-character singletons);
 // other reprs go through the usual constructor.
 PyObject* PyObject_ReprObject(Runtime& rt, PyObject* op);
-// A str object that is always freshly allocated (PyUnicode_New + copy), even for 1 character.
-// sys.intern(s) of 3.12: one immortal str per text (a borrowed reference).
-PyObject* PyUnicode_InternFromUTF8(Runtime& rt, std::string_view utf8);
-PyObject* PyUnicode_NewFromUTF8Fresh(Runtime& rt, std::string_view ascii);
 size_t object_sizeof(const PyObject* op);  // __sizeof__ (without the pre-header)
 size_t _PySys_GetSizeOf(const PyObject* op);  // sys.getsizeof: __sizeof__ + pre-header
 Py_ssize_t PyObject_Length(Runtime& rt, PyObject* op);  // -1 + ERR_TYPE when it has no len
@@ -374,6 +369,12 @@ int PySequence_Contains(Runtime& rt, PyObject* op, PyObject* v);  // v in op: 1,
 int method_clear(Runtime& rt, PyObject* op);
 PyObject* method_copy(Runtime& rt, PyObject* op);
 PyObject* sequence_repeat(Runtime& rt, PyObject* op, Py_ssize_t n);
+
+// Free lists (runtime.h FreeLists): each type's _Py*_ClearFreeList.
+void float_clear_freelist(Runtime& rt);
+void tuple_clear_freelist(Runtime& rt);
+void list_clear_freelist(Runtime& rt);
+void dict_clear_freelist(Runtime& rt);
 
 // The static type objects, wired in Runtime's constructor: init_static_types calls each type
 // file's init_*, which sets up its type objects with init_static_type and then its slots.
