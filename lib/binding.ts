@@ -131,6 +131,7 @@ export interface NativeRuntime {
   fromJs(v: Primitive): Address;
   setattrValue(a: Address, name: string | number, v: Primitive): void;
   appendValue(a: Address, v: Primitive): void;
+  appendRange(a: Address, lo: number, hi: number): number;
   objectState(a: Address): 'live' | 'freed' | 'invalid' | 'unknown';
   referentEdges(a: Address): [string, Address][];
   census(): Record<string, [objects: number, refs: number, immortal: number]> | null;
