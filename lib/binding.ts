@@ -136,6 +136,7 @@ export interface NativeRuntime {
   fromJs(v: Primitive): Address;
   setattrValue(a: Address, name: string | number, v: Primitive): void;
   appendValue(a: Address, v: Primitive): void;
+  appendRange(a: Address, lo: number, hi: number): number;
   objectState(a: Address): 'live' | 'freed' | 'invalid' | 'unknown';
   referentEdges(a: Address): [string, Address][];
   /** ERR_NOT_IN_BUILD (the core's) when unguarded. */

@@ -5,6 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseAllocBench } from '../lib/bench/native.js';
+import { CPYTHON_DEV_HOWTO, cpythonMissingRows } from '../lib/bench/cpython.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -38,6 +40,9 @@ describe('bench --quick --json', () => {
     for (const g of ['refcount.', 'boundary.', 'alloc.', 'gc.', 'memory.']) {
       expect(ids.some((id) => id.startsWith(g)), `a row of group ${g}`).toBe(true);
     }
+    // CPython's own C as the anchor: measured, or saying why not (never an error row)
+    for (const id of ['refcount.cpython.l1', 'refcount.cpython.mem', 'alloc.cpython.pair_warm', ...[16, 32, 48, 64, 96, 128, 192, 256, 384, 512].map((n) => `alloc.cpython.bulk.${n}`)])
+      expect(ids, id).toContain(id);
     // No group may have failed outright.
     expect(ids.filter((id) => id.endsWith('.error'))).toEqual([]);
 
@@ -72,5 +77,37 @@ describe('bench --quick --json', () => {
         expect(row.met).toBe(judged <= row.goal.max);
       }
     }
+  });
+});
+
+describe('bench pieces', () => {
+  it('parseAllocBench reads the system malloc of an LD_PRELOAD=libjemalloc run as jemalloc', () => {
+    const text = [
+      'alloc+free pair, sizes 16..512, warm pools (ns/pair)',
+      '  pymalloc (ours)      10.00',
+      '  jemalloc              8.00   ratio ours/jemalloc = 1.25',
+      'bulk 1e6 alloc then 1e6 free, sizes 16..128 (ns/block)',
+      '  pymalloc (ours)      70.00',
+      '  jemalloc             35.00   ratio ours/jemalloc = 2.00',
+      'peak RSS growth of the bulk phase (payload 68.7 MiB)',
+      '  pymalloc (ours)       70.2 MiB   = 1.022 x payload (goal <= 1.1)',
+      '  jemalloc              75.0 MiB   = 1.092 x payload',
+    ].join('\n');
+    const r = parseAllocBench(text);
+    expect(r.warm).toEqual({ ours: 10, jemalloc: 8 });
+    expect(r.bulk).toEqual({ ours: 70, jemalloc: 35 });
+    expect(r.rssMiB).toEqual({ ours: 70.2, jemalloc: 75 });
+    expect(r.payloadMiB).toBe(68.7);
+  });
+  it('without CPython\'s shared library the anchor rows say how to get it', () => {
+    const { refcount, alloc } = cpythonMissingRows(CPYTHON_DEV_HOWTO);
+    expect(refcount.length + alloc.length).toBe(14);
+    for (const r of [...refcount, ...alloc]) {
+      expect(r.value).toBeNull();
+      expect(r.met).toBeNull();
+      expect(r.note).toMatch(/--enable-shared/);
+    }
+    expect(alloc.filter((r) => r.goal?.max === 0.8)).toHaveLength(10);
+    expect(refcount.find((r) => r.id === 'refcount.cpython.l1')?.goal?.max).toBe(0.25);
   });
 });

@@ -104,35 +104,7 @@ describe('CPython 3.12 diff', () => {
   );
 });
 
-describe('memtest', () => {
-  it('release: flat, exit 0, JSON shape', () => {
-    const r = cli(['memtest', '--iterations', '4', '--size', '20000', '--json']);
-    expect(r.status).toBe(0);
-    const j = JSON.parse(r.stdout);
-    expect(j).toMatchObject({ build: 'release', outcome: 'ok', verdict: 'flat' });
-    expect(j.samples).toHaveLength(4);
-    expect(Object.keys(j.samples[0]).sort()).toEqual(['allocatedBytes', 'arenas', 'blocks', 'iteration', 'ms', 'rssMb']);
-  });
-  it('release with --gc off: flat as well', () => {
-    const r = cli(['memtest', '--iterations', '4', '--size', '20000', '--gc', 'off', '--json']);
-    expect(JSON.parse(r.stdout).verdict).toBe('flat');
-  });
-  it('nodealloc: grows, outcome memory-growth, exit 1, --plot writes an SVG', () => {
-    const svg = join(tmpdir(), `rcl-mem-${process.pid}.svg`);
-    const r = cli(['memtest', '--build', 'nodealloc', '--iterations', '4', '--size', '20000', '--json', '--plot', svg]);
-    expect(r.status).toBe(1);
-    const j = JSON.parse(r.stdout);
-    expect(j.outcome).toBe('memory-growth');
-    expect(j.samples[3].blocks).toBeGreaterThan(j.samples[0].blocks + 40000);
-    expect(readFileSync(svg, 'utf8')).toMatch(/^<svg/);
-  });
-  it('nodealloc stops at --max-rss', () => {
-    const r = cli(['memtest', '--build', 'nodealloc', '--iterations', '50', '--size', '200000', '--max-rss', '1', '--json']);
-    const j = JSON.parse(r.stdout);
-    expect(j.stoppedAtMaxRss).toBe(true);
-    expect(j.samples.length).toBeLessThan(50);
-  });
-});
+// memtest: test/memtest.test.ts
 
 describe('CLI', () => {
   it('list --json', () => {

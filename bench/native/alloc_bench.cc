@@ -1,4 +1,4 @@
-// alloc_bench.cc — pymalloc port vs glibc malloc vs mimalloc (dlopen'ed when present).
+// alloc_bench.cc — pymalloc port vs glibc malloc vs mimalloc and jemalloc (dlopen'ed when present).
 //
 //   g++ -std=c++17 -O2 -DRCL_BUILD_RELEASE -Inative/core native/core/obmalloc.cc
 //       bench/native/alloc_bench.cc -ldl -o build/alloc_bench && build/alloc_bench
@@ -9,12 +9,13 @@
 //    live, as in any running program, so the pair is a free-list push/pop.
 // 2. bulk: 1e6 allocations (sizes 16..128 cycling) then 1e6 frees, in allocation order.
 // 3. bulk per size: 1e6 allocations of ONE size then 1e6 frees, for a sweep of sizes 16..512
-//    (goal: <= 1.0x mimalloc at every size).
+//    (mimalloc and jemalloc are information; the goal is against CPython's own pymalloc,
+//    cpython_bench.cc, which times it with the same loops: alloc_loops.h).
 // 4. peak RSS of the bulk phase, measured in a forked child per allocator, vs the payload
 //    (goal: <= 1.1x).
 // Ratios are ours / anchor, measured in the same run. Every figure is the min of the repetitions
 // (RCL_BENCH_REPS, default 3): the machine is shared, so the min is the least disturbed run.
-// Arenas are mmap'ed with MAP_POPULATE by default; build with -DRCL_ARENA_POPULATE=0 to compare.
+// Arenas are mmap'ed without MAP_POPULATE, as CPython's; build with -DRCL_ARENA_POPULATE=1 to compare.
 #include <dlfcn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -26,9 +27,13 @@
 #include <cstring>
 #include <vector>
 
+#include "alloc_loops.h"
 #include "obmalloc.h"
 
 using namespace rcl;
+using alloc_loops::Api;
+using alloc_loops::bulk_size;
+using alloc_loops::kBulk;
 
 namespace {
 
@@ -39,74 +44,46 @@ struct NullSink : MemoryErrorSink {
   }
 };
 
-struct Api {
-  const char* name;
-  void* (*alloc)(void* ctx, size_t n);
-  void (*release)(void* ctx, void* p);
-  void* ctx;
-};
+int g_reps = 3;
+
+double bench_pairs(const Api& api, bool warm) { return alloc_loops::bench_pairs(api, warm, g_reps); }
+double bench_bulk(const Api& api, std::vector<void*>& v, size_t fixed = 0) {
+  return alloc_loops::bench_bulk(api, v, g_reps, fixed);
+}
 
 void* ours_alloc(void* ctx, size_t n) { return static_cast<Allocator*>(ctx)->malloc(MemDomain::Obj, n); }
 void ours_free(void* ctx, void* p) { static_cast<Allocator*>(ctx)->free(MemDomain::Obj, p); }
 void* glibc_alloc(void*, size_t n) { return std::malloc(n); }
 void glibc_free(void*, void* p) { std::free(p); }
 
-using mi_malloc_t = void* (*)(size_t);
-using mi_free_t = void (*)(void*);
-mi_malloc_t mi_malloc_fn;
-mi_free_t mi_free_fn;
-void* mi_alloc(void*, size_t n) { return mi_malloc_fn(n); }
-void mi_release(void*, void* p) { mi_free_fn(p); }
+// mimalloc and jemalloc, dlopen'ed: their malloc / free, found in the library itself.
+using malloc_t = void* (*)(size_t);
+using free_t = void (*)(void*);
+struct Dl {
+  malloc_t m = nullptr;
+  free_t f = nullptr;
+};
+Dl mi_fns, je_fns;
+void* mi_alloc(void*, size_t n) { return mi_fns.m(n); }
+void mi_release(void*, void* p) { mi_fns.f(p); }
+void* je_alloc(void*, size_t n) { return je_fns.m(n); }
+void je_release(void*, void* p) { je_fns.f(p); }
 
-double now_ns() {
-  return double(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                    std::chrono::steady_clock::now().time_since_epoch())
-                    .count());
-}
-
-int g_reps = 3;
-
-// ns per alloc+free pair, all 32 sizes, best of g_reps.
-double bench_pairs(const Api& api, bool warm) {
-  const int iters = 200000;
-  double best = 1e30;
-  std::vector<void*> keep;
-  if (warm) {
-    for (size_t n = 16; n <= 512; n += 16) keep.push_back(api.alloc(api.ctx, n));
-  }
-  for (int rep = 0; rep < g_reps; ++rep) {
-    double t0 = now_ns();
-    for (size_t n = 16; n <= 512; n += 16) {
-      for (int i = 0; i < iters; ++i) {
-        void* p = api.alloc(api.ctx, n);
-        *static_cast<volatile char*>(p) = 1;
-        api.release(api.ctx, p);
-      }
+std::string je_error = "not found";
+bool load(Dl& d, const char* const* names, const char* m, const char* f, std::string* err = nullptr) {
+  for (const char* const* n = names; *n; ++n) {
+    void* h = dlopen(*n, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = dlerror();
+      if (err && e && std::strstr(e, "No such file") == nullptr) *err = "cannot be dlopen'ed";
+      continue;
     }
-    double t = (now_ns() - t0) / (32.0 * iters);
-    if (t < best) best = t;
+    d.m = reinterpret_cast<malloc_t>(dlsym(h, m));
+    d.f = reinterpret_cast<free_t>(dlsym(h, f));
+    if (d.m && d.f) return true;
   }
-  for (void* p : keep) api.release(api.ctx, p);
-  return best;
-}
-
-constexpr size_t kBulk = 1000000;
-inline size_t bulk_size(size_t i) { return 16 + (i % 8) * 16; }
-
-// ns per block for 1e6 alloc then 1e6 free, best of g_reps; fixed = 0: sizes 16..128 cycling.
-double bench_bulk(const Api& api, std::vector<void*>& v, size_t fixed = 0) {
-  double best = 1e30;
-  for (int rep = 0; rep < g_reps; ++rep) {
-    double t0 = now_ns();
-    for (size_t i = 0; i < kBulk; ++i) {
-      v[i] = api.alloc(api.ctx, fixed ? fixed : bulk_size(i));
-      *static_cast<volatile char*>(v[i]) = 1;
-    }
-    for (size_t i = 0; i < kBulk; ++i) api.release(api.ctx, v[i]);
-    double t = (now_ns() - t0) / double(kBulk);
-    if (t < best) best = t;
-  }
-  return best;
+  d = Dl{};
+  return false;
 }
 
 long current_rss_kb() {
@@ -133,7 +110,7 @@ long bulk_rss_kb(int which) {
     long base = current_rss_kb();
     for (size_t i = 0; i < kBulk; ++i) {
       size_t n = bulk_size(i);
-      v[i] = which == 0 ? ours->malloc(MemDomain::Obj, n) : which == 1 ? std::malloc(n) : mi_malloc_fn(n);
+      v[i] = which == 0 ? ours->malloc(MemDomain::Obj, n) : which == 1 ? std::malloc(n) : which == 2 ? mi_fns.m(n) : je_fns.m(n);
       std::memset(v[i], 1, n);
     }
     long grown = current_rss_kb() - base;
@@ -155,73 +132,79 @@ int main() {
   if (const char* r = std::getenv("RCL_BENCH_REPS")) g_reps = std::atoi(r) > 0 ? std::atoi(r) : 3;
   NullSink sink;
   Allocator alloc(AllocatorOptions{}, sink);
-  void* mi = dlopen("libmimalloc.so", RTLD_NOW | RTLD_LOCAL);
-  if (!mi) mi = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL);
-  if (mi) {
-    mi_malloc_fn = reinterpret_cast<mi_malloc_t>(dlsym(mi, "mi_malloc"));
-    mi_free_fn = reinterpret_cast<mi_free_t>(dlsym(mi, "mi_free"));
-    if (!mi_malloc_fn || !mi_free_fn) mi = nullptr;
-  }
+  const char* mi_names[] = {"libmimalloc.so", "libmimalloc.so.2", nullptr};
+  const char* je_names[] = {"libjemalloc.so", "libjemalloc.so.2", nullptr};
+  bool mi = load(mi_fns, mi_names, "mi_malloc", "mi_free");
+  bool je = load(je_fns, je_names, "malloc", "free", &je_error);  // jemalloc's own, found in its library
   Api ours{"pymalloc (ours)", ours_alloc, ours_free, &alloc};
-  Api glibc{"glibc malloc", glibc_alloc, glibc_free, nullptr};
+  // jemalloc cannot be dlopen'ed on most systems (its initial-exec TLS: "cannot allocate memory
+  // in static TLS block"); the suite then runs this binary again with LD_PRELOAD=libjemalloc.so.2
+  // and RCL_SYSTEM_MALLOC_NAME=jemalloc, so the system malloc's rows are jemalloc's.
+  const char* sysname = std::getenv("RCL_SYSTEM_MALLOC_NAME");
+  Api glibc{sysname && *sysname ? sysname : "glibc malloc", glibc_alloc, glibc_free, nullptr};
   Api mimalloc{"mimalloc", mi_alloc, mi_release, nullptr};
+  Api jemalloc{"jemalloc", je_alloc, je_release, nullptr};
 
   // RSS first, in fresh children, before the timing loops leave memory cached in this process.
-  long rss[3] = {bulk_rss_kb(0), bulk_rss_kb(1), mi ? bulk_rss_kb(2) : 0};
+  long rss[4] = {bulk_rss_kb(0), bulk_rss_kb(1), mi ? bulk_rss_kb(2) : 0, je ? bulk_rss_kb(3) : 0};
   std::vector<void*> v(kBulk);
-  double warm_ours = bench_pairs(ours, true), warm_glibc = bench_pairs(glibc, true);
-  double warm_mi = mi ? bench_pairs(mimalloc, true) : 0;
-  double pair_ours = bench_pairs(ours, false), pair_glibc = bench_pairs(glibc, false);
-  double bulk_ours = bench_bulk(ours, v), bulk_glibc = bench_bulk(glibc, v);
-  double pair_mi = 0, bulk_mi = 0;
+  double warm[4] = {bench_pairs(ours, true), bench_pairs(glibc, true), mi ? bench_pairs(mimalloc, true) : 0,
+                    je ? bench_pairs(jemalloc, true) : 0};
+  double cold[4] = {bench_pairs(ours, false), bench_pairs(glibc, false), 0, 0};
+  double bulk[4] = {bench_bulk(ours, v), bench_bulk(glibc, v), 0, 0};
   if (mi) {
-    pair_mi = bench_pairs(mimalloc, false);
-    bulk_mi = bench_bulk(mimalloc, v);
+    cold[2] = bench_pairs(mimalloc, false);
+    bulk[2] = bench_bulk(mimalloc, v);
   }
-  // Bulk per size, interleaved per size so the three allocators of a row see the same load.
-  const size_t sweep[] = {16, 32, 48, 64, 96, 128, 192, 256, 384, 512};
-  const size_t nsweep = sizeof sweep / sizeof sweep[0];
-  double sw[nsweep][3] = {};
-  for (size_t k = 0; k < nsweep; ++k) {
-    sw[k][0] = bench_bulk(ours, v, sweep[k]);
-    sw[k][1] = bench_bulk(glibc, v, sweep[k]);
-    sw[k][2] = mi ? bench_bulk(mimalloc, v, sweep[k]) : 0;
+  if (je) {
+    cold[3] = bench_pairs(jemalloc, false);
+    bulk[3] = bench_bulk(jemalloc, v);
+  }
+  // Bulk per size, interleaved per size so the allocators of a row see the same load.
+  using alloc_loops::kNSweep;
+  using alloc_loops::kSweep;
+  double sw[kNSweep][4] = {};
+  for (size_t k = 0; k < kNSweep; ++k) {
+    sw[k][0] = bench_bulk(ours, v, kSweep[k]);
+    sw[k][1] = bench_bulk(glibc, v, kSweep[k]);
+    sw[k][2] = mi ? bench_bulk(mimalloc, v, kSweep[k]) : 0;
+    sw[k][3] = je ? bench_bulk(jemalloc, v, kSweep[k]) : 0;
   }
   size_t payload = 0;
   for (size_t i = 0; i < kBulk; ++i) payload += bulk_size(i);
 
-  std::printf("alloc+free pair, sizes 16..512, warm pools (ns/pair)\n");
-  std::printf("  %-18s %7.2f\n  %-18s %7.2f   ratio ours/glibc    = %.2f (goal <= 0.5)\n", ours.name, warm_ours,
-              glibc.name, warm_glibc, warm_ours / warm_glibc);
-  if (mi) std::printf("  %-18s %7.2f   ratio ours/mimalloc = %.2f (goal <= 0.5)\n", mimalloc.name, warm_mi, warm_ours / warm_mi);
-  std::printf("alloc+free pair, sizes 16..512, cold: nothing else live (ns/pair)\n");
-  std::printf("  %-18s %7.2f\n  %-18s %7.2f   ratio ours/glibc    = %.2f (goal <= 0.5)\n", ours.name, pair_ours,
-              glibc.name, pair_glibc, pair_ours / pair_glibc);
-  if (mi) std::printf("  %-18s %7.2f   ratio ours/mimalloc = %.2f (goal <= 0.5)\n", mimalloc.name, pair_mi, pair_ours / pair_mi);
-  std::printf("bulk 1e6 alloc then 1e6 free, sizes 16..128 (ns/block)\n");
-  std::printf("  %-18s %7.2f\n  %-18s %7.2f   ratio ours/glibc    = %.2f\n", ours.name, bulk_ours, glibc.name,
-              bulk_glibc, bulk_ours / bulk_glibc);
-  if (mi) std::printf("  %-18s %7.2f   ratio ours/mimalloc = %.2f (goal <= 1.0)\n", mimalloc.name, bulk_mi, bulk_ours / bulk_mi);
-  std::printf("allocate 1e6 then free all, per size (ns/block; goal ours/mimalloc <= 1.0 at every size)\n");
-  std::printf("  %6s %9s %9s %9s %12s %14s\n", "size", "ours", "glibc", "mimalloc", "ours/glibc", "ours/mimalloc");
-  double worst = 0;
-  for (size_t k = 0; k < nsweep; ++k) {
-    double rmi = mi ? sw[k][0] / sw[k][2] : 0;
-    if (rmi > worst) worst = rmi;
-    std::printf("  %6zu %9.2f %9.2f %9.2f %12.2f %14.2f\n", sweep[k], sw[k][0], sw[k][1], sw[k][2],
-                sw[k][0] / sw[k][1], rmi);
+  const Api* apis[4] = {&ours, &glibc, &mimalloc, &jemalloc};
+  const bool have[4] = {true, true, mi, je};
+  auto section = [&](const char* title, const double* x) {
+    std::printf("%s\n  %-18s %7.2f\n", title, ours.name, x[0]);
+    for (int w = 1; w < 4; ++w)
+      if (have[w]) std::printf("  %-18s %7.2f   ratio ours/%s = %.2f\n", apis[w]->name, x[w], apis[w]->name, x[0] / x[w]);
+  };
+  section("alloc+free pair, sizes 16..512, warm pools (ns/pair)", warm);
+  section("alloc+free pair, sizes 16..512, cold: nothing else live (ns/pair)", cold);
+  section("bulk 1e6 alloc then 1e6 free, sizes 16..128 (ns/block)", bulk);
+  std::printf("allocate 1e6 then free all, per size (ns/block)\n");
+  std::printf("  %6s %9s %9s %9s %9s %12s %14s %14s\n", "size", "ours", "glibc", "mimalloc", "jemalloc", "ours/glibc",
+              "ours/mimalloc", "ours/jemalloc");
+  for (size_t k = 0; k < kNSweep; ++k) {
+    std::printf("  %6zu %9.2f %9.2f %9.2f %9.2f %12.2f %14.2f %14.2f\n", kSweep[k], sw[k][0], sw[k][1], sw[k][2],
+                sw[k][3], sw[k][0] / sw[k][1], mi ? sw[k][0] / sw[k][2] : 0.0, je ? sw[k][0] / sw[k][3] : 0.0);
   }
-  if (mi) std::printf("  worst ours/mimalloc = %.2f (goal <= 1.0)\n", worst);
   std::printf("peak RSS growth of the bulk phase (payload %.1f MiB)\n", double(payload) / 1048576.0);
-  const char* names[3] = {ours.name, glibc.name, mimalloc.name};
-  for (int w = 0; w < (mi ? 3 : 2); ++w) {
+  for (int w = 0; w < 4; ++w) {
+    if (!have[w]) continue;
     long kb = rss[w];
-    std::printf("  %-18s %7.1f MiB   = %.3f x payload%s\n", names[w], double(kb) / 1024.0,
+    std::printf("  %-18s %7.1f MiB   = %.3f x payload%s\n", apis[w]->name, double(kb) / 1024.0,
                 double(kb) * 1024.0 / double(payload), w == 0 ? " (goal <= 1.1)" : "");
   }
   if (!mi) {
     std::printf("mimalloc not found (dlopen libmimalloc.so / libmimalloc.so.2). To compare with it:\n"
                 "  sudo apt-get install libmimalloc2.0    # Debian/Ubuntu (or libmimalloc-dev)\n");
+  }
+  if (!je && !(sysname && std::strcmp(sysname, "jemalloc") == 0)) {
+    std::printf("jemalloc not loaded here (dlopen libjemalloc.so / libjemalloc.so.2: %s). To compare with it:\n"
+                "  sudo apt-get install libjemalloc2; RCL_SYSTEM_MALLOC_NAME=jemalloc LD_PRELOAD=libjemalloc.so.2 %s\n",
+                je_error.c_str(), "alloc_bench");
   }
   return 0;
 }

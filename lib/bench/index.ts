@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../binding.js';
 import { boundaryRows } from './boundary.js';
 import { gcRows, memoryRows } from './collect.js';
+import { cpythonMissingRows, cpythonRows } from './cpython.js';
 import { allocRows, buildNative, compilerVersion, perfStatus, refcountRows } from './native.js';
 import { findPython } from './python.js';
 import { missingRow } from './stats.js';
@@ -87,10 +88,20 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         }
         if (groups.has('alloc')) {
           try {
-            rows.push(...(await allocRows(bins.alloc, { reps: quick ? 1 : Math.min(reps, 5), log })));
+            rows.push(...(await allocRows(bins.alloc, { reps: quick ? 1 : Math.min(reps, 5), quick, log })));
           } catch (e) {
             failed('alloc', e);
           }
+        }
+        // CPython 3.12's own macros and pymalloc, timed in one process with ours (cpython.ts).
+        try {
+          const cp = await cpythonRows(root, bins.releaseObjs, { quick, reps: quick ? reps : Math.max(reps, 15), allocReps: quick ? 1 : Math.min(reps, 5), log });
+          if (groups.has('refcount')) rows.push(...cp.refcount);
+          if (groups.has('alloc')) rows.push(...cp.alloc);
+        } catch (e) {
+          const cp = cpythonMissingRows((e instanceof Error ? e.message : String(e)).slice(0, 500));
+          if (groups.has('refcount')) rows.push(...cp.refcount);
+          if (groups.has('alloc')) rows.push(...cp.alloc);
         }
       } catch (e) {
         for (const g of ['refcount', 'alloc'] as const) if (groups.has(g)) failed(g, e);

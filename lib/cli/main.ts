@@ -16,6 +16,7 @@ import { cellMatches, compareMatrix, loadExpectations, defaultExpectationsPath }
 import { runMemtest, type MemSample } from '../scenarios/memtest.js';
 import { executeScenario, type RunResult } from '../scenarios/define.js';
 import { svgLineChart } from './svg.js';
+import { asciiMemChart, memSeriesJson } from './memchart.js';
 import { drawScenario } from '../draw/scenario.js';
 
 const EXIT_OK = 0;
@@ -30,6 +31,7 @@ function buildsOf(b: string | undefined): Build[] {
 }
 
 const MEMTEST_MAX_SIZE = 100_000_000;
+type AsciiChart = { plot: Parameters<typeof asciiMemChart>[1]; red: string; green: string; blue: string; reset: string };
 const MEMTEST_MAX_ITERATIONS = 1_000_000;
 
 function usage(msg: string): never {
@@ -163,7 +165,7 @@ program
   .option('--size <n>', 'list size (the talk: 1_000_000)', '1000000')
   .addOption(new Option('--gc <on|off>', 'gc.disable() first when off').choices(['on', 'off']).default('on'))
   .option('--max-rss <MB>', 'stop when the RSS passes this', '0')
-  .option('--plot <file.svg>', 'write an SVG chart of the RSS and the allocated bytes')
+  .option('--plot <file.svg>', "write an SVG chart: RSS at the peak, the model's peak bytes and its bytes after the drop")
   .option('--json', 'machine-readable output')
   .addHelpText('after', '\nExamples:\n  refcount-lab memtest --iterations 5 --size 100000\n  refcount-lab memtest --build nodealloc --max-rss 1500 --plot mem.svg')
   .action(async (o: { build: string; iterations: string; size: string; gc: string; maxRss: string; plot?: string; json?: boolean }) => {
@@ -172,7 +174,7 @@ program
     const size = Number(o.size);
     const maxRssMb = Number(o.maxRss);
     if (!Number.isInteger(iterations) || iterations < 1 || !Number.isInteger(size) || size < 1) usage('--iterations and --size must be positive integers');
-    // the list is built from a JS array first: beyond this V8's heap runs out (an abort)
+    // 1e8 ints are 4 GB of the model's heap per iteration: beyond that is not a test but a swap storm
     if (size > MEMTEST_MAX_SIZE) usage(`--size must be at most ${MEMTEST_MAX_SIZE}`);
     if (iterations > MEMTEST_MAX_ITERATIONS) usage(`--iterations must be at most ${MEMTEST_MAX_ITERATIONS}`);
     if (!(maxRssMb >= 0)) usage('--max-rss must be a number of MB (0: no limit)');
@@ -194,13 +196,21 @@ program
     const outcome = r.verdict === 'growing' ? 'memory-growth' : 'ok';
     if (o.plot) writeFileSync(o.plot, svgLineChart(r.samples, `memtest ${build}, gc ${o.gc}, ${size} ints`));
     if (o.json) {
-      process.stdout.write(JSON.stringify({ build, size, iterations, gc: o.gc, outcome, verdict: r.verdict, stoppedAtMaxRss: r.stoppedAtMaxRss, growthBytes: r.growthBytes, samples: r.samples }, null, 2) + '\n');
+      const { samples, baselineBytes, baselineRssMb, payloadBytes, verdict, stoppedAtMaxRss, growthBytes } = r;
+      process.stdout.write(
+        JSON.stringify({ build, size, iterations, gc: o.gc, outcome, verdict, stoppedAtMaxRss, growthBytes, baselineBytes, baselineRssMb, payloadBytes, series: memSeriesJson(samples), samples }, null, 2) + '\n',
+      );
     } else {
-      const asciichart = (await import('asciichart')) as unknown as { default?: { plot(s: number[], c?: object): string }; plot?: (s: number[], c?: object) => string };
-      const plot = asciichart.default?.plot ?? asciichart.plot;
-      const series = r.samples.map((s) => s.allocatedBytes / 1048576);
-      if (plot && series.length > 1) process.stdout.write(`allocated MiB per iteration\n${plot(series, { height: 10 })}\n`);
-      for (const s of r.samples) process.stdout.write(`#${s.iteration} rss ${s.rssMb} MB, blocks ${s.blocks}, allocated ${s.allocatedBytes} B, arenas ${s.arenas}\n`);
+      const ac = (await import('asciichart')) as unknown as { default?: AsciiChart } & Partial<AsciiChart>;
+      const lib = ac.default ?? (ac as AsciiChart);
+      if (lib.plot && r.samples.length > 1) {
+        const colors = process.stdout.isTTY ? { red: lib.red, green: lib.green, blue: lib.blue, reset: lib.reset } : null;
+        process.stdout.write(asciiMemChart(r.samples, lib.plot, colors));
+      }
+      const mb = (b: number): string => (b / 1048576).toFixed(1);
+      process.stdout.write(`before #1: model ${mb(r.baselineBytes)} MiB, rss ${r.baselineRssMb} MB; one list: ${mb(r.payloadBytes)} MiB\n`);
+      for (const s of r.samples)
+        process.stdout.write(`#${s.iteration} model peak ${mb(s.peakBytes)} MiB, after drop ${mb(s.allocatedBytes)} MiB (${s.allocatedBytes} B, blocks ${s.blocks}, arenas ${s.arenas}); rss at peak ${s.peakRssMb} MB, after drop ${s.rssMb} MB; ${s.ms} ms\n`);
       process.stdout.write(`outcome: ${outcome}${r.stoppedAtMaxRss ? ` (stopped at --max-rss ${maxRssMb} MB)` : ''}\n`);
     }
     rt.close();

@@ -254,6 +254,19 @@ export class Ref implements Disposable {
     else if (isPrimitive(value)) this.#n().appendValue(a, value);
     else withObject(this.#rt, value, (v) => this.#n().append(a, v));
   }
+  /**
+   * `for i in range(start, stop): lst.append(i)` in one native call, as CPython 3.12 runs
+   * `[i for i in range(start, stop)]`: each int comes from the runtime's allocator (small ints
+   * are the cached ones) and is appended with list_append's over-allocation; no JS value is
+   * made per item. ERR_VALUE unless both bounds are integers within 2**53; ERR_TYPE on a
+   * non-list. An empty range (stop <= start) appends nothing.
+   */
+  appendRange(start: number, stop: number): void {
+    const a = this.#check();
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(stop))
+      throw new RefcountError('ERR_VALUE', `appendRange needs integer bounds within 2**53, got ${String(start)}, ${String(stop)}`);
+    this.#n().appendRange(a, start, stop);
+  }
   /** set.add(value). AttributeError on anything but a set (a frozenset too, as in Python). */
   add(value: PyInput): void {
     const a = this.#check();

@@ -55,6 +55,53 @@ RCL_BEGIN_NAMESPACE
 
 using namespace obmalloc;
 
+// Blocks of RAW_MMAP_THRESHOLD bytes or more (a big list's item array) are mapped directly and
+// unmapped when freed, at a fixed threshold: glibc's default, 128 KiB. glibc itself raises its
+// threshold to the largest mapped block freed so far (up to 32 MiB) and then keeps up to twice
+// that in its heap after a free, so the RSS after a big list is dropped would depend on the
+// process's malloc history (the memory test swung by 16 MiB between iterations) rather than on
+// the model. Growing such a block is an mremap, as glibc's realloc of a mapped chunk is.
+// Under ASan the sanitizer's malloc keeps every block (it checks their bounds).
+#if defined(RCL_ASAN) || !defined(MAP_ANONYMOUS)
+constexpr size_t RAW_MMAP_THRESHOLD = SIZE_MAX;
+#else
+constexpr size_t RAW_MMAP_THRESHOLD = size_t{128} << 10;
+#endif
+constexpr size_t RAW_PAGE = 4096;
+inline size_t raw_map_len(size_t n) { return (n + RAW_PAGE - 1) & ~(RAW_PAGE - 1); }
+
+static void* raw_map(size_t n) {
+  void* p = mmap(nullptr, raw_map_len(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+// The underlying layer: malloc below the threshold, a mapping from it up.
+static void* raw_sys_alloc(size_t n, bool zero) {
+  if (n >= RAW_MMAP_THRESHOLD) return raw_map(n);  // fresh pages are zero
+  return zero ? std::calloc(1, n) : std::malloc(n);
+}
+static void raw_sys_free(void* p, size_t n) {
+  if (n >= RAW_MMAP_THRESHOLD) munmap(p, raw_map_len(n));
+  else std::free(p);
+}
+static void* raw_sys_realloc(void* p, size_t old, size_t n) {
+  bool was_mapped = old >= RAW_MMAP_THRESHOLD, mapped = n >= RAW_MMAP_THRESHOLD;
+  if (!was_mapped && !mapped) return std::realloc(p, n);
+#if defined(__linux__) && defined(MREMAP_MAYMOVE)
+  if (was_mapped && mapped) {
+    if (raw_map_len(old) == raw_map_len(n)) return p;
+    void* q = mremap(p, raw_map_len(old), raw_map_len(n), MREMAP_MAYMOVE);
+    return q == MAP_FAILED ? nullptr : q;
+  }
+#endif
+  void* q = raw_sys_alloc(n, false);
+  if (!q) return nullptr;
+  std::memcpy(q, p, old < n ? old : n);
+  raw_sys_free(p, old);
+  return q;
+}
+
+
 namespace {
 
 // Reads a free block's link. Free blocks are poisoned for ASan; the validator and the
@@ -159,7 +206,7 @@ Allocator::Impl::~Impl() {
     }
     std::free(arena_map_root);
   }
-  for (auto& kv : raw_blocks) std::free(reinterpret_cast<void*>(kv.first));
+  for (auto& kv : raw_blocks) raw_sys_free(reinterpret_cast<void*>(kv.first), kv.second.size);
 }
 
 // ==================================================================================
@@ -521,7 +568,7 @@ void Allocator::Impl::report_invalid_free(const char* func, const void* p) {
 
 void* Allocator::Impl::raw_malloc(size_t n, bool fallback) {
   size_t real = n ? n : 1;  // PyMem_RawMalloc(0) is malloc(1)
-  void* p = std::malloc(real);
+  void* p = raw_sys_alloc(real, false);
   if (!p) return nullptr;
   raw_blocks.emplace(uintptr_t(p), RawBlock{real, fallback});
   raw_freed.erase(uintptr_t(p));
@@ -532,7 +579,7 @@ void* Allocator::Impl::raw_malloc(size_t n, bool fallback) {
 
 void* Allocator::Impl::raw_calloc(size_t nelem, size_t elsize, bool fallback) {
   if (nelem == 0 || elsize == 0) nelem = elsize = 1;
-  void* p = std::calloc(nelem, elsize);
+  void* p = raw_sys_alloc(nelem * elsize, true);  // the caller checked the product
   if (!p) return nullptr;
   raw_blocks.emplace(uintptr_t(p), RawBlock{nelem * elsize, fallback});
   raw_freed.erase(uintptr_t(p));
@@ -545,7 +592,7 @@ void* Allocator::Impl::raw_realloc(void* p, size_t n) {
   auto it = raw_blocks.find(uintptr_t(p));
   RawBlock old = it->second;
   size_t real = n ? n : 1;
-  void* q = std::realloc(p, real);
+  void* q = raw_sys_realloc(p, old.size, real);
   if (!q) return nullptr;
   raw_blocks.erase(it);
   raw_blocks.emplace(uintptr_t(q), RawBlock{real, old.fallback});
@@ -560,11 +607,12 @@ void* Allocator::Impl::raw_realloc(void* p, size_t n) {
 bool Allocator::Impl::raw_free(void* p) {
   auto it = raw_blocks.find(uintptr_t(p));
   if (it == raw_blocks.end()) return false;
-  raw_bytes -= it->second.size;
+  size_t size = it->second.size;
+  raw_bytes -= size;
   raw_allocated_blocks -= it->second.fallback;
   raw_blocks.erase(it);
   raw_freed.insert(uintptr_t(p));
-  std::free(p);
+  raw_sys_free(p, size);
   return true;
 }
 

@@ -166,6 +166,41 @@ int PyList_Append(Runtime& rt, PyObject* op, PyObject* item) {
   return 0;
 }
 
+// 3.12's _PyList_AppendTakeRef (pycore_list.h), what LIST_APPEND does: the item's reference is
+// stolen; a spare slot is filled in place, else list_resize over-allocates.
+int _PyList_AppendTakeRef(Runtime& rt, PyObject* op, PyObject* newitem) {
+  PyListObject* l = as_list(op);
+  Py_ssize_t n = Py_SIZE(op);
+  if (l->allocated > n) {
+    l->ob_item[n] = newitem;
+    Py_SET_SIZE(op, n + 1);
+    return 0;
+  }
+  if (list_resize(rt, l, n + 1) < 0) {
+    Py_DECREF(rt, newitem);
+    return -1;
+  }
+  l->ob_item[n] = newitem;
+  return 0;
+}
+
+// `for i in range(lo, hi): lst.append(i)` as 3.12 runs `[i for i in range(lo, hi)]`: each i a
+// new int from the runtime's allocator (the small ints are the cached immortal ones, as
+// range's iterator returns them), appended with LIST_APPEND's stolen reference. -1 with a
+// TypeError pending when op is not a list; an empty range (hi <= lo) appends nothing.
+int PyList_AppendRange(Runtime& rt, PyObject* op, int64_t lo, int64_t hi) {
+  if (Py_TYPE(op)->tp_kind != TypeKind::List) {
+    rt.set_error(ErrorCode::Type, std::string("'") + Py_TYPE(op)->tp_name + "' object is not a list",
+                 "TypeError");
+    return -1;
+  }
+  for (int64_t i = lo; i < hi; i++) {
+    PyObject* v = PyLong_FromInt64(rt, i);
+    if (v == nullptr || _PyList_AppendTakeRef(rt, op, v) < 0) return -1;
+  }
+  return 0;
+}
+
 int PyList_Insert(Runtime& rt, PyObject* op, Py_ssize_t where, PyObject* item) {
   Py_ssize_t n = Py_SIZE(op);
   if (list_resize(rt, as_list(op), n + 1) < 0) return -1;

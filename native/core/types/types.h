@@ -111,6 +111,9 @@ inline PyObject*& PyList_ITEM(PyObject* op, Py_ssize_t i) {
   return reinterpret_cast<PyListObject*>(op)->ob_item[i];
 }
 int PyList_Append(Runtime& rt, PyObject* list, PyObject* item);
+int _PyList_AppendTakeRef(Runtime& rt, PyObject* list, PyObject* item);  // steals item
+// [i for i in range(lo, hi)]'s appends: new ints, LIST_APPEND's over-allocation (sequence.cc)
+int PyList_AppendRange(Runtime& rt, PyObject* list, int64_t lo, int64_t hi);
 int PyList_Insert(Runtime& rt, PyObject* list, Py_ssize_t where, PyObject* item);
 int PyList_SetItem(Runtime& rt, PyObject* list, Py_ssize_t i, PyObject* item);  // no steal here
 int PyList_DelItem(Runtime& rt, PyObject* list, Py_ssize_t i);
