@@ -181,7 +181,8 @@ std::string PyObject_Repr(Runtime& rt, PyObject* op) {
   st.depth++;
   std::string text = f(rt, op);
   st.depth--;
-  return st.failed ? std::string() : text;
+  if (st.failed) return {};
+  return text;
 }
 
 PyObject* PyObject_ReprObject(Runtime& rt, PyObject* op) {
