@@ -70,27 +70,13 @@ RT_FN(fn_new_str) {
 }
 
 
-RT_FN(fn_new_tuple) {
+// tuple(items), list(items), set(items), frozenset(items): the core builds each from the
+// items' addresses.
+template <PyObject* (*Make)(Runtime&, PyObject* const*, size_t)>
+RT_FN(fn_new_from_items) {
   PROLOGUE;
   std::vector<PyObject*> items = objects_arg(info, 0, h);
-  return addr_result(env, h, tuple_from_items(rt, items.data(), items.size()));
-}
-
-RT_FN(fn_new_list) {
-  PROLOGUE;
-  std::vector<PyObject*> items = objects_arg(info, 0, h);
-  return addr_result(env, h, list_from_items(rt, items.data(), items.size()));
-}
-
-RT_FN(fn_new_set) {
-  PROLOGUE;
-  std::vector<PyObject*> items = objects_arg(info, 0, h);
-  return addr_result(env, h, PySet_New(rt, items.data(), items.size()));
-}
-RT_FN(fn_new_frozenset) {
-  PROLOGUE;
-  std::vector<PyObject*> items = objects_arg(info, 0, h);
-  return addr_result(env, h, PyFrozenSet_New(rt, items.data(), items.size()));
+  return addr_result(env, h, Make(rt, items.data(), items.size()));
 }
 // set.add / set.discard / `in`: 1 or 0 (discard: found; contains: present).
 RT_FN(fn_set_add) {
@@ -260,11 +246,11 @@ const Entry kObjectFunctions[] = {
     {"newInt", fn_new_int},
     {"newFloat", fn_new_float},
     {"newStr", fn_new_str},
-    {"newTuple", fn_new_tuple},
-    {"newList", fn_new_list},
+    {"newTuple", fn_new_from_items<tuple_from_items>},
+    {"newList", fn_new_from_items<list_from_items>},
     {"newDict", fn_new_dict},
-    {"newSet", fn_new_set},
-    {"newFrozenset", fn_new_frozenset},
+    {"newSet", fn_new_from_items<PySet_New>},
+    {"newFrozenset", fn_new_from_items<PyFrozenSet_New>},
     {"setAdd", fn_set_add},
     {"setDiscard", fn_set_discard},
     {"contains", fn_contains},
