@@ -76,6 +76,24 @@ describe('unguarded crashes (child processes)', () => {
     expect(r.stderr).toMatch(/a Ref to a 'str' object at 0x[0-9a-f]+ was garbage-collected by V8/);
   });
 
+  it('in a tracking runtime the leak warning names the line that created the lost Ref', () => {
+    const r = runChild(
+      `
+      const rt = lab.Runtime.create({ track: true });
+      (() => { rt.str('leaked string'); })();
+      globalThis.gc();
+      await new Promise((res) => setTimeout(res, 50));
+      globalThis.gc();
+      await new Promise((res) => setTimeout(res, 50));
+    `,
+      ['--expose-gc'],
+    );
+    expect(r.status).toBe(0);
+    // the child's source: the import (line 1), the template's blank first line, `const rt`, then
+    // line 4, where rt.str(...) starts at column 19
+    expect(r.stderr).toMatch(/a Ref to a 'str' object at 0x[0-9a-f]+ created at \S*\[eval1\]:4:19 was garbage-collected by V8/);
+  });
+
   it('inherited setters that free objects or close the runtime in the middle of value() / gc.getReferents() (guarded)', () => {
     // Found this session: value() and the gc's object lists held borrowed pointers while setting
     // JS properties, and a setter inherited from Object.prototype / Array.prototype could free

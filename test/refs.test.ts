@@ -93,6 +93,22 @@ describe('rt.refs.explain', () => {
     expect(formatAudit(audit)).toContain(`list at 0x${l.id.toString(16)} [1] -> 0x${addr.toString(16)} (no live object)`);
   });
 
+  it('a tracking runtime names where each Ref was created; an untracked one groups them', () => {
+    using rt = Runtime.create({ track: true });
+    using s = rt.str('payload');
+    using again = s.dup();
+    const refs = rt.refs.explain(s).holders.filter((h) => h.kind === 'ref');
+    expect(refs.map((h) => h.count)).toEqual([1, 1]);
+    expect(refs.every((h) => /test\/refs\.test\.ts:\d+:\d+$/.test(h.site ?? ''))).toBe(true);
+    expect(refs[0]!.site).not.toBe(refs[1]!.site);
+    using plain = Runtime.create();
+    using p = plain.str('payload');
+    using p2 = p.dup();
+    expect(plain.refs.explain(p).holders.filter((h) => h.kind === 'ref')).toEqual([{ kind: 'ref', count: 2 }]);
+    expect(again.refcnt).toBe(2);
+    expect(p2.refcnt).toBe(2);
+  });
+
   it('an unguarded runtime keeps no registry: ERR_UNGUARDED', () => {
     using rt = Runtime.create({ guard: false });
     using l = rt.list();

@@ -4,7 +4,7 @@ import type { ObjectKind } from '../schema.js';
 import type { Address, NativeRuntime } from '../binding.js';
 import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
 import { isPrimitive, withObject, type PyInput, type PyValue } from './convert.js';
-import { hex, INSPECT, INSPECT_REPR_MAX } from './util.js';
+import { callSite, hex, INSPECT, INSPECT_REPR_MAX } from './util.js';
 
 const LEAK_CODE = 'REFCOUNT_LAB_LEAKED_REF';
 const DANGLING_CODE = 'REFCOUNT_LAB_DANGLING_REF';
@@ -13,6 +13,7 @@ interface LeakToken {
   readonly rt: Runtime;
   readonly addr: Address;
   readonly weak: WeakRef<Ref>;
+  readonly site: string | undefined;
 }
 
 // The Refs that outlived the task that made them, for rt.refs.explain / audit: a Ref joins this
@@ -42,8 +43,9 @@ const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
     return;
   }
   process.emitWarning(
-    `a Ref to a '${typeName}' object at ${hex(t.addr)} was garbage-collected by V8 while it still ` +
-      `owned its reference: the reference is leaked (call release() or use 'using')`,
+    `a Ref to a '${typeName}' object at ${hex(t.addr)}${t.site === undefined ? '' : ` created at ${t.site}`} ` +
+      `was garbage-collected by V8 while it still owned its reference: the reference is leaked ` +
+      `(call release() or use 'using')`,
     { code: LEAK_CODE, type: 'RefcountLabWarning' },
   );
 });
@@ -75,6 +77,12 @@ function track(r: Ref): void {
 let refAddress: (r: Ref) => Address;
 let registerIfOwned: (r: Ref) => void;
 let ownedBy: (r: Ref, rt: Runtime) => Address | undefined;
+let siteOf: (r: Ref) => string | undefined;
+
+/** @internal Where a Ref was created (tracking runtimes), else undefined. */
+export function refSite(r: Ref): string | undefined {
+  return siteOf(r);
+}
 
 /** @internal Every Ref of `rt` that owns its reference now, by address. The young Refs are
  * registered first (as the end of the task would), so the long-lived set is the whole list. */
@@ -103,13 +111,17 @@ export class Ref implements Disposable {
   #released = false;
   #registered: WeakRef<Ref> | undefined;
   #kind: ObjectKind | undefined;
+  #site: string | undefined;
 
   /** Made by the runtime (not for user code): wraps an address whose reference the new Ref now owns. */
   constructor(rt: Runtime, addr: Address, borrowed = false) {
     this.#rt = rt;
     this.#addr = addr;
     this.#borrowed = borrowed;
-    if (!borrowed) track(this);
+    if (!borrowed) {
+      track(this);
+      if (rt.tracking) this.#site = callSite();
+    }
   }
 
   /** The runtime this reference belongs to. */
@@ -314,6 +326,7 @@ export class Ref implements Disposable {
     refAddress = (r) => r.#check();
     registerIfOwned = (r) => r.#registerIfOwned();
     ownedBy = (r, rt) => (r.#rt === rt && !r.#released && !r.#borrowed ? r.#addr : undefined);
+    siteOf = (r) => r.#site;
   }
 
   /** Registers this Ref for leak reports if it still owns its reference. */
@@ -322,7 +335,7 @@ export class Ref implements Disposable {
     const weak = new WeakRef<Ref>(this);
     this.#registered = weak;
     longLived.add(weak);
-    leakRegistry.register(this, { rt: this.#rt, addr: this.#addr, weak }, this);
+    leakRegistry.register(this, { rt: this.#rt, addr: this.#addr, weak, site: this.#site }, this);
   }
 
   #n(): NativeRuntime {

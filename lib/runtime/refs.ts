@@ -11,7 +11,7 @@
 import { RefcountError } from '../errors.js';
 import type { Address } from '../binding.js';
 import { nativeOf, type Runtime } from './runtime.js';
-import { Ref, addressOf, ownedRefs } from './ref.js';
+import { Ref, addressOf, ownedRefs, refSite } from './ref.js';
 import { hex } from './util.js';
 
 /** What holds a reference. */
@@ -27,6 +27,8 @@ export interface Holder {
   readonly label?: string;
   /** runtime: what in the runtime holds it (`gc.garbage`, `the class handle of A`). */
   readonly what?: string;
+  /** ref: where these Refs were created (a tracking runtime: `Runtime.create({ track: true })`). */
+  readonly site?: string;
 }
 
 /** {@link RefsModule.explain}'s answer: `refcnt === sum of holders' counts + unexplained`. */
@@ -88,7 +90,12 @@ export class RefsModule {
     for (const h of bySlot.values()) holders.push({ kind: 'container', count: h.count, from: h.from, fromType: n.typeName(h.from), label: h.label });
     for (const what of heap.runtime) holders.push({ kind: 'runtime', count: 1, what });
     const refs = ownedRefs(this.#rt).get(a);
-    if (refs !== undefined) holders.push({ kind: 'ref', count: refs.length });
+    if (refs !== undefined) {
+      // one holder per creation site (all in one when the runtime does not track them)
+      const bySite = new Map<string | undefined, number>();
+      for (const r of refs) bySite.set(refSite(r), (bySite.get(refSite(r)) ?? 0) + 1);
+      for (const [site, count] of bySite) holders.push(site === undefined ? { kind: 'ref', count } : { kind: 'ref', count, site });
+    }
     for (const c of this.#classes()) if (c.id === a) holders.push({ kind: 'runtime', count: 1, what: `the class handle of ${c.name}` });
     const explained = holders.reduce((s, h) => s + h.count, 0);
     return { address: a, typeName, refcnt, holders, unexplained: refcnt - explained };
@@ -126,7 +133,7 @@ export function formatExplanation(e: Explanation): string {
     const where =
       h.kind === 'container' ? `${h.fromType} at ${hex(h.from ?? 0)} ${h.label}` :
       h.kind === 'runtime' ? (h.what ?? 'the runtime') :
-      h.kind === 'ref' ? 'live Refs' :
+      h.kind === 'ref' ? (h.site === undefined ? 'live Refs' : `live Refs created at ${h.site}`) :
       h.kind === 'immortal' ? 'immortal (never counted)' : 'the C API';
     lines.push(`  ${String(h.count).padStart(3)}  ${h.kind.padEnd(9)} ${where}`);
   }

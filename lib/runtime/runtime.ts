@@ -34,6 +34,10 @@ export interface RuntimeOptions {
   readonly arenaAllocator?: ArenaAllocatorName;
   /** Where CPython's stderr output goes (gc debug lines, ignored exceptions). Default stderr. */
   readonly stderr?: (text: string) => void;
+  /** Record where each Ref was created (the caller's file:line:column outside refcount-lab):
+   * `rt.refs.explain` and the leak warning of a dropped Ref then name it. Default false; it
+   * costs a stack trace per Ref. */
+  readonly track?: boolean;
 }
 
 /** The key of a runtime's native table for lib/internal.ts (never exported from the package, and
@@ -51,6 +55,8 @@ export class Runtime implements Disposable {
   readonly build: Build;
   /** Guarded mode? */
   readonly guard: boolean;
+  /** Ref creation sites are recorded ({@link RuntimeOptions.track}). */
+  readonly tracking: boolean;
   /** The allocator in use. */
   readonly allocator: AllocatorName;
   readonly sys: SysModule;
@@ -80,6 +86,7 @@ export class Runtime implements Disposable {
     this.build = build;
     (this as unknown as WithNative)[NATIVE] = this.#native;
     this.guard = this.#native.guard;
+    this.tracking = options.track ?? false;
     this.allocator = this.#native.allocator;
     this.#stderr = options.stderr ?? ((t: string) => void process.stderr.write(t));
     // The sink is user code called from native code: a throw is reported, never propagated.

@@ -1,4 +1,6 @@
 /** Small helpers shared by the runtime's files. */
+import { dirname, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export function hex(a: number): string {
   return '0x' + a.toString(16);
@@ -13,3 +15,24 @@ export function exceptionIgnored(what: string, err: unknown): string {
 export const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 /** How much of a repr console.log shows. */
 export const INSPECT_REPR_MAX = 200;
+
+// The package's own code (dist/, or lib/ when the sources run under a test runner).
+const OWN = dirname(dirname(fileURLToPath(import.meta.url))) + sep;
+const FRAME = /\(?((?:file:\/\/)?[^()\s]+?):(\d+):(\d+)\)?\s*$/;
+
+/** The caller's location outside refcount-lab (`file:line:column`), from a stack trace, or
+ * undefined when there is none (tracking runtimes only: a stack trace costs microseconds). */
+export function callSite(): string | undefined {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 32;
+  const stack = new Error().stack;
+  Error.stackTraceLimit = limit;
+  for (const line of (stack ?? '').split('\n').slice(1)) {
+    const m = FRAME.exec(line);
+    if (m === null || m[1] === undefined) continue;
+    const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
+    if (file.startsWith(OWN) || file.startsWith('node:')) continue;
+    return `${file}:${m[2]}:${m[3]}`;
+  }
+  return undefined;
+}
