@@ -7,6 +7,7 @@
       "native/core/runtime.cc",
       "native/core/gc.cc",
       "native/core/refs.cc",
+      "native/core/provenance.cc",
       "native/core/api.cc",
       "native/core/types/object.cc",
       "native/core/types/long.cc",

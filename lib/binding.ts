@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RefcountError, makeError } from './errors.js';
+import { RefcountError, makeError, type ObjectHistory } from './errors.js';
 import type { ALLOCATORS, ARENA_ALLOCATORS, NativeConstants, ObjectKind } from './schema.js';
 
 /** The three builds of the same core. */
@@ -50,6 +50,11 @@ export interface NativeRuntime {
   heapHolders(a: Address): { slots: [Address, string][]; runtime: string[] } | null;
   /** [addr, refcnt, held] per mortal live object, and the slots left pointing at freed objects. */
   accountHeap(): { objects: Float64Array; dangling: [Address, string, Address][] } | null;
+  // tracking runtimes (native/core/provenance.h); ERR_VALUE in the others
+  trackEnter(op: string, site: string, effect: '' | 'take' | 'give' | 'write', ...objects: (Address | Float64Array | BigUint64Array)[]): void;
+  trackLeave(ok: boolean, result?: Address): void;
+  history(addr: Address): ObjectHistory | null;
+  capiHeld(addr: Address): string[];
   newSet(items: Address[]): Address;
   newFrozenset(items: Address[]): Address;
   /** set.add / set.discard (1 found, 0 not) / `v in a` (1 or 0). */
@@ -154,7 +159,7 @@ export interface NativeModule {
   /** The schema (native/core/schema.h); lib/schema.ts holds the compile-time copies. */
   readonly constants: NativeConstants;
   readonly layout: Record<string, number>;
-  createRuntime(options: { guard: boolean; allocator?: AllocatorName; arenaAllocator?: ArenaAllocatorName }): NativeRuntime;
+  createRuntime(options: { guard: boolean; track?: boolean; allocator?: AllocatorName; arenaAllocator?: ArenaAllocatorName }): NativeRuntime;
   setErrorFactory(f: typeof makeError): void;
   emptyCall(): void;
 }

@@ -37,10 +37,60 @@ export const ERROR_CODES = [
 /** Stable error codes, in the style of Node's `ERR_*` codes. */
 export type RefcountErrorCode = (typeof ERROR_CODES)[number];
 
+/** One event of an object's history in a tracking runtime (`rt.refs.history`). */
+export interface HistoryEvent {
+  /** Order among all the events of the runtime. */
+  readonly seq: number;
+  /** alloc / free: the object's birth and death (freed, or parked on a free list); incref /
+   * decref: a reference taken or given back through the C API; write: ob_refcnt written
+   * directly; op: any other operation of the API that touched the object. */
+  readonly kind: 'alloc' | 'op' | 'incref' | 'decref' | 'write' | 'free';
+  /** The operation: `rt.list`, `Ref.release`, `capi.Py_DECREF`, `A.new`,
+   * `gc collection of generation 2`... (the one running when an allocation or free happened). */
+  readonly op: string;
+  /** The caller's `file:line:column` (absent for what no user call caused). */
+  readonly site?: string;
+  /** The refcount before the operation, when the object was alive then. */
+  readonly before?: number;
+  /** The refcount after it (0 once freed); null while the operation is still running. */
+  readonly refcnt: number | null;
+  /** A decref through the C API with no C API reference outstanding, or a write that lowered
+   * the count: a reference given up that nobody had taken — the extra Py_DECREF. */
+  readonly unowned?: true;
+  /** The operation threw. */
+  readonly failed?: true;
+}
+
+/** The record of one object (the latest at an address), kept after it is freed. */
+export interface ObjectHistory {
+  readonly address: number;
+  readonly typeName: string;
+  readonly freed: boolean;
+  /** The call sites of the C API references taken and not given back. */
+  readonly capiHeld: readonly string[];
+  readonly events: readonly HistoryEvent[];
+  readonly allocated?: HistoryEvent;
+  readonly freedBy?: HistoryEvent;
+  /** The first decref (or write) that had no owner. */
+  readonly unownedDecref?: HistoryEvent;
+}
+
+/** `error.provenance` of a tracking runtime's use-after-free or negative refcount. */
+export interface Provenance extends ObjectHistory {
+  /** The AddressSanitizer-shaped report (also at the end of the error's message). */
+  readonly report: string;
+}
+
 /** Base class of every error refcount-lab raises on purpose. */
 export class RefcountError extends Error {
   /** Stable machine-readable code. */
   readonly code: RefcountErrorCode;
+  /**
+   * In a tracking runtime (`Runtime.create({ track: true })`), an error about an object's
+   * lifetime (ERR_USE_AFTER_FREE, ERR_NEGATIVE_REFCOUNT) says where that object was
+   * allocated, where and by which operation it was freed, and which decref had no owner.
+   */
+  provenance?: Provenance;
   /**
    * The Python exception CPython would raise for the same operation, when there is one
    * (`AttributeError`, `KeyError`, `IndexError`, `TypeError`, `ValueError`...).
@@ -103,10 +153,17 @@ interface NativeErrorDetails {
   refcount?: number;
   typeName?: string;
   report?: string;
+  provenance?: Provenance;
 }
 
 /** Builds the right error class from what the native code reports. @internal */
 export function makeError(code: string, message: string, d: NativeErrorDetails): Error {
+  const e = makeTypedError(code, d.provenance === undefined ? message : `${message}\n${d.provenance.report.trimEnd()}`, d);
+  if (d.provenance !== undefined && e instanceof RefcountError) e.provenance = d.provenance;
+  return e;
+}
+
+function makeTypedError(code: string, message: string, d: NativeErrorDetails): Error {
   const c = code as RefcountErrorCode;
   if ((c === 'ERR_NEGATIVE_REFCOUNT' || c === 'ERR_REFCOUNT_TOO_SMALL') && d.file !== undefined) {
     return new NegativeRefcountError(c, message, {

@@ -51,7 +51,7 @@ export {
   MemoryCorruptionError,
   ERROR_CODES,
 } from './errors.js';
-export type { RefcountErrorCode, NegativeRefcountFacts } from './errors.js';
+export type { RefcountErrorCode, NegativeRefcountFacts, HistoryEvent, ObjectHistory, Provenance } from './errors.js';
 export { bindingPath, packageRoot, BindingNotFoundError } from './binding.js';
 export { OBJECT_KINDS, GC_DEBUG_FLAGS, ALLOCATORS, ARENA_ALLOCATORS, MALLOC_STATS_FIELDS } from './schema.js';
 export type { ObjectKind, MallocStatsField } from './schema.js';

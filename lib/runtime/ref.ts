@@ -78,6 +78,19 @@ let refAddress: (r: Ref) => Address;
 let registerIfOwned: (r: Ref) => void;
 let ownedBy: (r: Ref, rt: Runtime) => Address | undefined;
 let siteOf: (r: Ref) => string | undefined;
+let peek: (r: Ref) => Address;
+
+/** @internal A Ref's address without the released / closed checks (the tracking records). */
+export function peekAddress(r: Ref): Address {
+  return peek(r);
+}
+
+// A tracking runtime's Refs are of a subclass whose methods record each call (track.ts sets it).
+let trackedRef: (new (rt: Runtime, addr: Address) => Ref) | undefined;
+/** @internal */
+export function setTrackedRefClass(c: new (rt: Runtime, addr: Address) => Ref): void {
+  trackedRef = c;
+}
 
 /** @internal Where a Ref was created (tracking runtimes), else undefined. */
 export function refSite(r: Ref): string | undefined {
@@ -159,7 +172,7 @@ export class Ref implements Disposable {
   dup(): Ref {
     const a = this.#check();
     this.#n().incref(a);
-    return new Ref(this.#rt, a);
+    return wrapAddress(this.#rt, a);
   }
   /** Py_DECREF (`del name`). A second call throws ERR_RELEASED. */
   release(): void {
@@ -327,6 +340,7 @@ export class Ref implements Disposable {
     registerIfOwned = (r) => r.#registerIfOwned();
     ownedBy = (r, rt) => (r.#rt === rt && !r.#released && !r.#borrowed ? r.#addr : undefined);
     siteOf = (r) => r.#site;
+    peek = (r) => r.#addr;
   }
 
   /** Registers this Ref for leak reports if it still owns its reference. */
@@ -366,5 +380,5 @@ export function addressOf(ref: Ref, rt?: Runtime): Address {
 
 /** @internal A Ref owning the new reference at `addr`. */
 export function wrapAddress(rt: Runtime, addr: Address): Ref {
-  return new Ref(rt, addr);
+  return rt.tracking && trackedRef !== undefined ? new trackedRef(rt, addr) : new Ref(rt, addr);
 }

@@ -8,10 +8,10 @@
  * outstanding); negative, a holder whose reference was released behind its back (an extra
  * `Py_DECREF`: a use-after-free waiting to happen).
  */
-import { RefcountError } from '../errors.js';
+import { RefcountError, type ObjectHistory } from '../errors.js';
 import type { Address } from '../binding.js';
 import { nativeOf, type Runtime } from './runtime.js';
-import { Ref, addressOf, ownedRefs, refSite } from './ref.js';
+import { Ref, addressOf, ownedRefs, peekAddress, refSite } from './ref.js';
 import { hex } from './util.js';
 
 /** What holds a reference. */
@@ -27,7 +27,8 @@ export interface Holder {
   readonly label?: string;
   /** runtime: what in the runtime holds it (`gc.garbage`, `the class handle of A`). */
   readonly what?: string;
-  /** ref: where these Refs were created (a tracking runtime: `Runtime.create({ track: true })`). */
+  /** ref / capi: where these Refs were created, or where these C API references were taken
+   * (a tracking runtime: `Runtime.create({ track: true })`). */
   readonly site?: string;
 }
 
@@ -97,6 +98,11 @@ export class RefsModule {
       for (const [site, count] of bySite) holders.push(site === undefined ? { kind: 'ref', count } : { kind: 'ref', count, site });
     }
     for (const c of this.#classes()) if (c.id === a) holders.push({ kind: 'runtime', count: 1, what: `the class handle of ${c.name}` });
+    if (this.#rt.tracking) {
+      const bySite = new Map<string, number>();
+      for (const site of n.capiHeld(a)) bySite.set(site, (bySite.get(site) ?? 0) + 1);
+      for (const [site, count] of bySite) holders.push(site === '' ? { kind: 'capi', count } : { kind: 'capi', count, site });
+    }
     const explained = holders.reduce((s, h) => s + h.count, 0);
     return { address: a, typeName, refcnt, holders, unexplained: refcnt - explained };
   }
@@ -111,14 +117,27 @@ export class RefsModule {
     const classes = new Map<Address, number>();
     for (const c of this.#classes()) classes.set(c.id, (classes.get(c.id) ?? 0) + 1);
     const unexplained: Explanation[] = [];
+    const tracking = this.#rt.tracking;
     const o = acc.objects;
     for (let i = 0; i < o.length; i += 3) {
       const a = o[i] as Address;
-      const held = (o[i + 2] as number) + (refs.get(a)?.length ?? 0) + (classes.get(a) ?? 0);
+      const held = (o[i + 2] as number) + (refs.get(a)?.length ?? 0) + (classes.get(a) ?? 0) + (tracking ? n.capiHeld(a).length : 0);
       if (held !== o[i + 1]) unexplained.push(this.explain(a));
     }
     const dangling = acc.dangling.map(([from, label, address]) => ({ from, fromType: n.typeName(from), label, address }));
     return { objects: o.length / 3, unexplained, dangling, ok: unexplained.length === 0 && dangling.length === 0 };
+  }
+
+  /**
+   * A tracking runtime's record of the object (the latest at that address): every event with
+   * its operation, call site and refcount, its allocation, its free and the first decref that
+   * had no owner — also after it was freed. ERR_VALUE in a runtime that does not track; null
+   * for an address that was never an object of this runtime.
+   */
+  history(obj: Ref | Address): ObjectHistory | null {
+    const n = nativeOf(this.#rt);
+    if (!this.#rt.tracking) throw new RefcountError('ERR_VALUE', 'refs.history() needs a tracking runtime: Runtime.create({ track: true })');
+    return n.history(obj instanceof Ref ? peekAddress(obj) : obj);
   }
 
   #unguarded(what: string): RefcountError {
@@ -134,13 +153,14 @@ export function formatExplanation(e: Explanation): string {
       h.kind === 'container' ? `${h.fromType} at ${hex(h.from ?? 0)} ${h.label}` :
       h.kind === 'runtime' ? (h.what ?? 'the runtime') :
       h.kind === 'ref' ? (h.site === undefined ? 'live Refs' : `live Refs created at ${h.site}`) :
-      h.kind === 'immortal' ? 'immortal (never counted)' : 'the C API';
+      h.kind === 'immortal' ? 'immortal (never counted)' :
+      h.site === undefined ? 'the C API' : `the C API, taken at ${h.site}`;
     lines.push(`  ${String(h.count).padStart(3)}  ${h.kind.padEnd(9)} ${where}`);
   }
   if (e.unexplained !== 0) {
     lines.push(
       e.unexplained > 0
-        ? `  ${String(e.unexplained).padStart(3)}  unexplained: taken and never given back (a leak, or a capi.Py_INCREF still outstanding)`
+        ? `  ${String(e.unexplained).padStart(3)}  unexplained: taken and never given back (a leak, or a capi.Py_INCREF still outstanding in a runtime that does not track)`
         : `  ${String(e.unexplained).padStart(3)}  unexplained: a holder's reference was released behind its back (an extra Py_DECREF)`,
     );
   }

@@ -20,6 +20,7 @@ import { GcModule } from './gc.js';
 import { CtypesModule } from './ctypes.js';
 import { CApi } from './capi.js';
 import { RefsModule } from './refs.js';
+import { TraceModule, instrumentRuntime } from './track.js';
 import { exceptionIgnored, INSPECT } from './util.js';
 
 /** Options of {@link Runtime.create}. */
@@ -34,9 +35,16 @@ export interface RuntimeOptions {
   readonly arenaAllocator?: ArenaAllocatorName;
   /** Where CPython's stderr output goes (gc debug lines, ignored exceptions). Default stderr. */
   readonly stderr?: (text: string) => void;
-  /** Record where each Ref was created (the caller's file:line:column outside refcount-lab):
-   * `rt.refs.explain` and the leak warning of a dropped Ref then name it. Default false; it
-   * costs a stack trace per Ref. */
+  /**
+   * A tracking runtime (default false): every operation of the API that takes or drops
+   * references is recorded with the caller's `file:line:column` (outside refcount-lab), and
+   * the allocations, frees and collections with the operation that caused them, kept after
+   * the object is freed. Then `rt.refs.history(obj)` lists them, `rt.refs.explain` names where
+   * each Ref and each C API reference was taken, a use-after-free or negative-refcount error
+   * carries `error.provenance` (where the object was allocated, freed, and the decref that had
+   * no owner), the leak warning of a dropped Ref names its line, and `rt.trace` can record.
+   * It costs a stack trace per operation (microseconds); other runtimes pay nothing.
+   */
   readonly track?: boolean;
 }
 
@@ -55,7 +63,7 @@ export class Runtime implements Disposable {
   readonly build: Build;
   /** Guarded mode? */
   readonly guard: boolean;
-  /** Ref creation sites are recorded ({@link RuntimeOptions.track}). */
+  /** A tracking runtime ({@link RuntimeOptions.track}). */
   readonly tracking: boolean;
   /** The allocator in use. */
   readonly allocator: AllocatorName;
@@ -63,8 +71,10 @@ export class Runtime implements Disposable {
   readonly gc: GcModule;
   readonly ctypes: CtypesModule;
   readonly capi: CApi;
-  /** Who holds each reference: `explain(obj)`, `audit()`. */
+  /** Who holds each reference: `explain(obj)`, `audit()`, `history(obj)`. */
   readonly refs: RefsModule;
+  /** Records the operations made through the API as a portable trace (tracking runtimes). */
+  readonly trace: TraceModule;
   /** The classes of defineClass: each handle owns a reference to its class. */
   readonly #classes: PyClass[] = [];
   #closed = false;
@@ -74,8 +84,9 @@ export class Runtime implements Disposable {
   private constructor(options: RuntimeOptions) {
     const build = options.build ?? 'release';
     const mod = loadBuild(build);
-    const native: { guard: boolean; allocator?: AllocatorName; arenaAllocator?: ArenaAllocatorName } = {
+    const native: { guard: boolean; track: boolean; allocator?: AllocatorName; arenaAllocator?: ArenaAllocatorName } = {
       guard: options.guard ?? true,
+      track: options.track ?? false,
     };
     if (options.allocator !== undefined) native.allocator = options.allocator;
     if (options.arenaAllocator !== undefined) native.arenaAllocator = options.arenaAllocator;
@@ -102,6 +113,7 @@ export class Runtime implements Disposable {
     this.ctypes = new CtypesModule(this);
     this.capi = new CApi(this);
     this.refs = new RefsModule(this, () => this.#classes);
+    this.trace = this.tracking ? instrumentRuntime(this) : new TraceModule(this);
   }
 
   /** Creates a runtime. Defaults: release build, guarded, the build's default allocator. */
@@ -252,7 +264,7 @@ export class Runtime implements Disposable {
     let self: Ref | undefined;
     try {
       this.#native.incref(addr);
-      self = new Ref(this, addr);
+      self = wrapAddress(this, addr);
       fn(self);
     } catch (err) {
       this.#stderr(exceptionIgnored(what, err));

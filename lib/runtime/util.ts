@@ -21,18 +21,23 @@ const OWN = dirname(dirname(fileURLToPath(import.meta.url))) + sep;
 const FRAME = /\(?((?:file:\/\/)?[^()\s]+?):(\d+):(\d+)\)?\s*$/;
 
 /** The caller's location outside refcount-lab (`file:line:column`), from a stack trace, or
- * undefined when there is none (tracking runtimes only: a stack trace costs microseconds). */
+ * undefined when there is none (tracking runtimes only: a stack trace costs microseconds).
+ * Frames of installed packages and of generated helpers (a transpiler's `using` support) are
+ * passed over while a frame of the user's own code follows. */
 export function callSite(): string | undefined {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 32;
   const stack = new Error().stack;
   Error.stackTraceLimit = limit;
+  let fallback: string | undefined;
   for (const line of (stack ?? '').split('\n').slice(1)) {
     const m = FRAME.exec(line);
     if (m === null || m[1] === undefined) continue;
     const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
     if (file.startsWith(OWN) || file.startsWith('node:')) continue;
-    return `${file}:${m[2]}:${m[3]}`;
+    const site = `${file}:${m[2]}:${m[3]}`;
+    if (file.includes('\0') || file.includes(`${sep}node_modules${sep}`)) fallback ??= site;
+    else return site;
   }
-  return undefined;
+  return fallback;
 }

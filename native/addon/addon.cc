@@ -29,6 +29,7 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   Napi::Object opts = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
   RuntimeOptions ro;
   ro.guard = !opts.Has("guard") || opts.Get("guard").ToBoolean();
+  ro.track = opts.Has("track") && opts.Get("track").ToBoolean();
   if (opts.Has("allocator") && opts.Get("allocator").IsString()) {
     std::string a = opts.Get("allocator").As<Napi::String>();
     if (!allocator_from_name(a, &ro.allocator.kind))
@@ -71,6 +72,7 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   singletons.Set("NotImplemented", addr(rt.NotImplemented()));
   o.Set("singletons", singletons);
   o.Set("guard", ro.guard);
+  o.Set("track", ro.track);
   o.Set("allocator", allocator_name(ro.allocator.kind));
   o.Set("arenaAllocator", arena_source_name(ro.allocator.arenas));
   return o;

@@ -5,7 +5,7 @@ RCL_BEGIN_NAMESPACE
 namespace addon {
 
 [[noreturn]] void throw_js(Napi::Env env, Addon* addon, ErrorCode code, const std::string& message,
-                           const PendingError* details) {
+                           const PendingError* details, const Provenance* prov) {
   if (addon == nullptr || addon->make_error.IsEmpty())
     throw Napi::Error::New(env, std::string(error_code_name(code)) + ": " + message);
   Napi::Object d = Napi::Object::New(env);
@@ -19,6 +19,13 @@ namespace addon {
       d.Set("typeName", details->type_name);
     }
     if (!details->report.empty()) d.Set("report", details->report);
+    if (prov != nullptr && !details->provenance.empty()) {
+      Napi::Value facts = object_history(env, *prov, details->address);
+      if (facts.IsObject()) {
+        facts.As<Napi::Object>().Set("report", details->provenance);
+        d.Set("provenance", facts);
+      }
+    }
   }
   Napi::Value err;
   {
@@ -31,7 +38,7 @@ namespace addon {
 
 [[noreturn]] void throw_pending(Napi::Env env, RtHandle* h) {
   PendingError e = h->rt->take_error();
-  throw_js(env, h->addon, e.code, e.message, &e);
+  throw_js(env, h->addon, e.code, e.message, &e, h->rt->prov.get());
 }
 
 }  // namespace addon

@@ -11,7 +11,9 @@ RCL_BEGIN_NAMESPACE
 namespace addon {
 
 [[noreturn]] void throw_js(Napi::Env env, Addon* addon, ErrorCode code, const std::string& message,
-                           const PendingError* details = nullptr);
+                           const PendingError* details = nullptr, const Provenance* prov = nullptr);
+// A tracking runtime's record of the latest object at an address, as JS (api_refs.cc), or null.
+Napi::Value object_history(Napi::Env env, const Provenance& p, uintptr_t address);
 [[noreturn]] void throw_pending(Napi::Env env, RtHandle* h);
 
 // The end of every call that may have allocated or run user code: the safe point.

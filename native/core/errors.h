@@ -50,6 +50,9 @@ struct PendingError {
   std::string type_name;
   // MemoryCorruptionError
   std::string report;
+  // A tracking runtime's AddressSanitizer-shaped history of the object at `address`
+  // (Provenance::report), for an error about an object's lifetime.
+  std::string provenance;
 };
 
 RCL_END_NAMESPACE

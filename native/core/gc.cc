@@ -563,6 +563,7 @@ static void show_stats_each_generations(Runtime& rt) {
 // =============================================================================================
 
 static Py_ssize_t gc_collect_main(Runtime& rt, int generation) {
+  ProvInternal tracked(rt.prov.get(), "gc collection of generation " + std::to_string(generation));
   GCState& gc = rt.gc;
   Py_ssize_t m = 0;  // objects collected
   Py_ssize_t n = 0;  // unreachable objects that could not be collected

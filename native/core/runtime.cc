@@ -33,6 +33,7 @@ Runtime::Runtime(const RuntimeOptions& options, Host* host_)
   // The runtime's own bookkeeping objects are not the user's references: CPython counts them
   // in its ref total too, but a fresh runtime should read "[0 refs, N blocks]" for the user.
   ref_total_base = -static_cast<int64_t>(stats.increfs - stats.decrefs);
+  if (options.track) prov = std::make_unique<Provenance>();
 }
 
 Runtime::~Runtime() {
@@ -186,11 +187,19 @@ void Runtime::fatal(const std::string& text) {
   std::abort();
 }
 
+void Runtime::attach_provenance(uintptr_t addr, std::string_view headline) {
+  error.address = addr;
+  if (prov != nullptr) error.provenance = prov->report(addr, headline);
+}
+
 void Runtime::negative_refcount(const char* file, int line, PyObject* op) {
   const char* msg = "object has negative ref count";
   if (!guard) {
+    // a tracking runtime says whose decref it was before it dies, as ASan does
+    std::string history =
+        prov != nullptr ? "\n" + prov->report(reinterpret_cast<uintptr_t>(op), "negative-refcount") : "";
     fatal(assert_failed_text(*this, op, nullptr, msg, file, line, "_Py_NegativeRefcount") +
-          fatal_tail("_PyObject_AssertFailed: _PyObject_AssertFailed"));
+          fatal_tail("_PyObject_AssertFailed: _PyObject_AssertFailed") + history);
   }
   if (has_error()) return;
   error.code = ErrorCode::NegativeRefcount;
@@ -203,6 +212,7 @@ void Runtime::negative_refcount(const char* file, int line, PyObject* op) {
   error.refcount = op->ob_refcnt;
   error.type_name = op->ob_type ? op->ob_type->tp_name : "NULL";
   error.report = assert_failed_text(*this, op, nullptr, msg, file, line, "_Py_NegativeRefcount");
+  attach_provenance(error.address, "negative-refcount");
 }
 
 void Runtime::refcount_too_small(const char* file, int line, PyObject* op) {
@@ -253,6 +263,7 @@ void Runtime::new_reference(PyObject* op) {
     live_objects_.insert(op);
     freed_objects_.erase(op);
   }
+  if (RCL_UNLIKELY(prov != nullptr)) prov->on_alloc(op);
 }
 
 void Runtime::mark_freed(const PyObject* op) {
@@ -266,6 +277,7 @@ void Runtime::to_freelist(PyObject* op) {
 #ifdef Py_STATS
   stats.to_freelist++;
 #endif
+  if (RCL_UNLIKELY(prov != nullptr)) prov->on_free(op);
   if (guard) mark_freed(op);
 }
 
@@ -351,6 +363,7 @@ static void count_free(Runtime& rt) {
 
 void Runtime::object_free(PyObject* op) {
   count_free(*this);
+  if (RCL_UNLIKELY(prov != nullptr)) prov->on_free(op);
   if (guard) mark_freed(op);
   alloc.free(MemDomain::Obj, op);
 }
@@ -359,6 +372,7 @@ void Runtime::gc_object_free(PyObject* op) {
   count_free(*this);
   if (_PyObject_GC_IS_TRACKED(op)) _PyObject_GC_UNTRACK(op);
   _PyObject_GC_Unlink_count(*this);
+  if (RCL_UNLIKELY(prov != nullptr)) prov->on_free(op);
   if (guard) mark_freed(op);
   alloc.free(MemDomain::Obj, reinterpret_cast<char*>(op) - _PyObject_PreHeaderSize(op));
 }
@@ -458,13 +472,16 @@ PyObject* Runtime::checked_object(uintptr_t addr) {
     return reinterpret_cast<PyObject*>(addr);
   char buf[64];
   std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, addr);
-  if (is_live_object(p))
+  if (has_error()) return nullptr;  // the first error wins
+  if (is_live_object(p)) {
     set_error(ErrorCode::UseAfterFree,
               std::string("the object at ") + buf + " is being deallocated (use after free)");
-  else if (was_freed_object(p))
+    attach_provenance(addr, "use-of-dying-object");
+  } else if (was_freed_object(p)) {
     set_error(ErrorCode::UseAfterFree,
               std::string("the object at ") + buf + " has been deallocated (use after free)");
-  else
+    attach_provenance(addr, "heap-use-after-free");
+  } else
     set_error(ErrorCode::InvalidAddress,
               std::string(buf) + " is not the address of a live object of this runtime");
   return nullptr;

@@ -20,6 +20,7 @@
 #include "gc.h"
 #include "obmalloc.h"
 #include "object.h"
+#include "provenance.h"
 #include "types/types.h"
 
 RCL_BEGIN_NAMESPACE
@@ -107,6 +108,7 @@ struct FreeLists {
 
 struct RuntimeOptions {
   bool guard = true;
+  bool track = false;  // record the history of every reference (provenance.h)
   AllocatorOptions allocator{kBuild == Build::Debug ? AllocatorKind::PymallocDebug
                                                     : AllocatorKind::Pymalloc,
                              ArenaSource::Mmap};
@@ -147,6 +149,8 @@ class Runtime final : public MemoryErrorSink {
   void memory_corruption(const std::string& fatal, const std::string& report) override;
   // _Py_NegativeRefcount: guarded -> NegativeRefcountError, unguarded -> CPython's text + abort.
   RCL_NOINLINE void negative_refcount(const char* file, int line, PyObject* op);
+  // A tracking runtime: the pending error is about the object at `addr`; attach its history.
+  void attach_provenance(uintptr_t addr, std::string_view headline);
   // _PyObject_AssertFailed for "refcount is too small" in the collector.
   void refcount_too_small(const char* file, int line, PyObject* op);
   // Fatal error with CPython's "Fatal Python error: <func>: <msg>" shape; never returns.
@@ -270,6 +274,8 @@ class Runtime final : public MemoryErrorSink {
   Allocator alloc;
   int64_t ref_total_base = 0;  // Py_REF_DEBUG: new references + adjustments (see total_refcount)
   ObjectStats stats{};    // Py_STATS
+  // Tracking runtimes only (RuntimeOptions::track): the history of every reference.
+  std::unique_ptr<Provenance> prov;
   FreeLists freelists;
   GCState gc;
   PendingError error;

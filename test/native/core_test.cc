@@ -591,12 +591,85 @@ static void fuzz_random(unsigned seed, int inputs) {
   CHECK(true);  // reaching here means no input aborted
 }
 
+// A tracking runtime's history: each event under the operation and site of its enter(), the
+// allocation and the free from the hooks, kept after the free; the capi holders; the first
+// decref with no owner; the report's lines.
+static void test_provenance() {
+  TestHost host;
+  RuntimeOptions o = options();
+  o.track = true;
+  Runtime rt(o, &host);
+  CHECK(rt.prov != nullptr);
+  Provenance& p = *rt.prov;
+  p.enter(rt, "rt.list", "a.js:1:1", CapiEffect::None, nullptr, 0);
+  PyObject* l = PyList_New(rt, 0);
+  p.leave(rt, true, l);
+  const PyObject* args[] = {l};
+  p.enter(rt, "capi.Py_INCREF", "a.js:2:1", CapiEffect::Take, args, 1);
+  Py_INCREF(rt, l);
+  p.leave(rt, true, nullptr);
+  const ProvObject* rec = p.find(reinterpret_cast<uintptr_t>(l));
+  CHECK(rec != nullptr && rec->capi_held.size() == 1 && p.text(rec->capi_held[0]) == "a.js:2:1");
+  for (int i = 0; i < 2; i++) {  // the first gives the capi reference back; the second is extra
+    p.enter(rt, "capi.Py_DECREF", i == 0 ? "a.js:3:1" : "a.js:4:1", CapiEffect::Give, args, 1);
+    Py_DECREF(rt, l);
+    p.leave(rt, true, nullptr);
+  }
+  rec = p.find(reinterpret_cast<uintptr_t>(l));
+  CHECK(rec != nullptr && rec->capi_held.empty() && rec->first_unowned >= 0);
+  if (rec == nullptr || rec->first_unowned < 0) return;
+  const ProvEvent& extra = p.events()[static_cast<size_t>(rec->first_unowned)];
+  CHECK(extra.unowned && p.text(extra.site) == "a.js:4:1" && extra.before == 1 && extra.after == 0);
+  std::vector<std::string> kinds;
+  for (uint32_t i : rec->events) kinds.emplace_back(provenance_kind_name(p.events()[i].kind));
+  if (kBuild != Build::NoDealloc) {
+    CHECK(rec->freed);
+    CHECK(kinds == (std::vector<std::string>{"alloc", "incref", "decref", "decref", "free"}));
+    const ProvEvent& freed = p.events()[rec->events.back()];
+    CHECK(p.text(freed.op) == "capi.Py_DECREF" && p.text(freed.site) == "a.js:4:1");
+    std::string r = p.report(reinterpret_cast<uintptr_t>(l), "heap-use-after-free");
+    CHECK(r.find("ERROR: refcount-lab: heap-use-after-free on a 'list' object at 0x") == 0);
+    CHECK(r.find("freed by capi.Py_DECREF here:\n    #0 capi.Py_DECREF at a.js:4:1\n") != std::string::npos);
+    CHECK(r.find("previously allocated here:\n    #0 rt.list at a.js:1:1\n") != std::string::npos);
+    CHECK(r.find("the decref that had no owner (refcount 1 -> 0):\n    #0 capi.Py_DECREF at a.js:4:1\n") !=
+          std::string::npos);
+    // the guarded check of a freed address carries the report
+    CHECK(rt.checked_object(reinterpret_cast<uintptr_t>(l)) == nullptr);
+    PendingError e = rt.take_error();
+    CHECK(e.code == ErrorCode::UseAfterFree && e.provenance == r);
+    // a new object at the same address is a new generation; the old one's records stay
+    PyObject* l2 = PyList_New(rt, 0);
+    const ProvObject* rec2 = p.find(reinterpret_cast<uintptr_t>(l2));
+    CHECK(rec2 != nullptr && !rec2->freed && rec2->events.size() == 1 && rec2 != rec);
+    CHECK(p.text(p.events()[rec2->events[0]].op) == "(outside any call)");
+    Py_DECREF(rt, l2);
+  } else {
+    CHECK(!rec->freed);
+    CHECK(kinds == (std::vector<std::string>{"alloc", "incref", "decref", "decref"}));
+  }
+  // a collection frees its garbage under its own name
+  p.enter(rt, "gc.collect", "a.js:9:1", CapiEffect::None, nullptr, 0);
+  PyObject* c = PyList_New(rt, 0);
+  PyList_Append(rt, c, c);
+  Py_DECREF(rt, c);
+  gc_collect(rt, 2);
+  p.leave(rt, true, nullptr);
+  const ProvObject* rc = p.find(reinterpret_cast<uintptr_t>(c));
+  CHECK(rc != nullptr && rc->freed == (kBuild != Build::NoDealloc));
+  if (rc != nullptr && rc->freed)
+    CHECK(p.text(p.events()[rc->events.back()].op) == "gc collection of generation 2" &&
+          p.text(p.events()[rc->events.back()].site) == "a.js:9:1");
+  Runtime plain(options(), &host);
+  CHECK(plain.prov == nullptr);
+}
+
 int main() {
   test_refcount_semantics();
   test_containers_release_what_they_hold();
   test_list_append_range();
   test_sets_and_the_object_protocol();
   test_reference_accounting();
+  test_provenance();
   test_instances_and_finalizers();
   test_collector();
   test_api_policy();
