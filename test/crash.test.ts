@@ -47,6 +47,26 @@ describe('unguarded crashes (child processes)', () => {
     expect(r.stdout).not.toContain('not reached');
   });
 
+  crashIt('in a tracking runtime the debug build\'s fatal negative refcount also says which call took the count down', () => {
+    const r = runChild(`
+      const rt = lab.Runtime.create({ build: 'debug', guard: false, track: true });
+      const x = rt.list([1, 2, 3]);
+      rt.capi.Py_SET_REFCNT(x.id, 0);
+      rt.capi.Py_DecRef(x.id);
+    `);
+    expect(r.signal).toBe('SIGABRT');
+    // CPython's text first, unchanged; then the history, AddressSanitizer-shaped
+    expect(r.stderr).toMatch(/^.+:\d+: _Py_NegativeRefcount: Assertion failed: object has negative ref count\n/);
+    const tail = r.stderr.slice(r.stderr.indexOf('ERROR: refcount-lab:')).split('\n');
+    expect(tail[0]).toMatch(/^ERROR: refcount-lab: negative-refcount on a 'list' object at 0x[0-9a-f]+$/);
+    // (a -e script's frames are named [eval1], under the working directory)
+    expect(tail[1]).toMatch(/^ {4}#0 capi\.Py_DecRef at \S*\[eval1\]:6:15$/);
+    expect(tail[2]).toBe('previously allocated here:');
+    expect(tail[3]).toMatch(/^ {4}#0 rt\.list at \S*\[eval1\]:4:20$/);
+    expect(tail[4]).toBe('the write that had no owner (refcount 1 -> 0):');
+    expect(tail[5]).toMatch(/^ {4}#0 capi\.Py_SET_REFCNT at \S*\[eval1\]:5:15$/);
+  });
+
   it('the release build does not check: a decref from 0 goes to -1 and the process lives', () => {
     const r = runChild(`
       const rt = lab.Runtime.create({ build: 'release', guard: false });

@@ -4,6 +4,7 @@
 // decref had no owner; the C API's references are holders with their call sites.
 import { describe, expect, it } from 'vitest';
 import { BUILDS, Runtime, RefcountError, NegativeRefcountError, type HistoryEvent } from '../lib/index.js';
+import { executeScenario, findScenario } from '../lib/scenarios/index.js';
 
 const HERE = new URL(import.meta.url).pathname;
 
@@ -233,4 +234,31 @@ describe('rt.trace', () => {
     expect(lines[4]).toMatchObject({ args: [{ $: 'obj', id: 1 }], result: { $: 'obj', id: 1 } });
     expect(lines.map((l) => l.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
+});
+
+describe("the talk's exp_1, exp_2, exp_3 in a tracking runtime", () => {
+  for (const name of ['exp_1', 'exp_2', 'exp_3']) {
+    it(`${name} says where the freed object was allocated and where it was freed`, async () => {
+      const scenario = findScenario(name);
+      if (scenario === undefined) throw new Error(`no scenario ${name}`);
+      let notes = '';
+      const outcome = executeScenario(scenario, 'release', true, () => {}, {}, (t) => (notes += t), {}, { track: true });
+      const talk = /talk\.(ts|js):\d+:\d+/;
+      // the named object `a` died: its allocation (A() in the class helper) and its free (del a,
+      // or the return of the function whose local it was) are lines of the scenario's source
+      const m = /a(, b)?: a 'A' object at (0x[0-9a-f]+)\n {4}allocated by A\.new at (\S+)\n {4}freed by Ref\.release at (\S+)\n/.exec(notes);
+      expect(m, notes).not.toBeNull();
+      expect(m?.[3]).toMatch(talk);
+      expect(m?.[4]).toMatch(talk);
+      if (name === 'exp_2') {
+        expect(outcome.kind).toBe('invalid-address'); // the slide's bug: it reads address 1
+      } else {
+        expect(outcome.kind).toBe('use-after-free');
+        expect(outcome.detail).toContain(`ERROR: refcount-lab: heap-use-after-free on a 'A' object at ${m?.[2]}`);
+        expect(outcome.detail).toContain(`freed by Ref.release here:\n    #0 Ref.release at ${m?.[4]}`);
+        expect(outcome.detail).toContain(`previously allocated here:\n    #0 A.new at ${m?.[3]}`);
+        expect(outcome.detail).toMatch(/\n {4}#0 ctypes\.cast\(addr, py_object\)\.value at \S*talk\.(ts|js):\d+:\d+\n/);
+      }
+    });
+  }
 });

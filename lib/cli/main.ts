@@ -80,13 +80,14 @@ program
   .argument('<scenario...>', 'scenario names, or paths to modules exporting defineScenario(...)')
   .addOption(new Option('--build <build>', 'release | debug | nodealloc | all').default('release'))
   .option('--unguarded', 'raw C behaviour (may segfault: the child dies, the CLI reports it)')
+  .option('--track', 'a tracking runtime: a use-after-free says where the object was allocated and freed, and the run ends listing the named objects that were freed')
   .option('--json', 'machine-readable output')
-  .addHelpText('after', '\nExamples:\n  refcount-lab run exp_1 --unguarded\n  refcount-lab run exp_0 exp_5 --build all --json\n  refcount-lab run ./my-scenario.js --build all --unguarded')
-  .action(async (names: string[], o: { build?: string; unguarded?: boolean; json?: boolean }) => {
+  .addHelpText('after', '\nExamples:\n  refcount-lab run exp_1 --unguarded\n  refcount-lab run exp_1 exp_2 exp_3 --track\n  refcount-lab run exp_0 exp_5 --build all --json\n  refcount-lab run ./my-scenario.js --build all --unguarded')
+  .action(async (names: string[], o: { build?: string; unguarded?: boolean; track?: boolean; json?: boolean }) => {
     const builds = buildsOf(o.build);
     for (const n of names) await loadScenario(n).catch((e: Error) => usage(e.message));
     const jobs = names.flatMap((n) => builds.map((b) => ({ n, b })));
-    const results = await pool(jobs, 2, (j) => runScenario(j.n, { build: j.b, guard: !o.unguarded }));
+    const results = await pool(jobs, 2, (j) => runScenario(j.n, { build: j.b, guard: !o.unguarded, track: o.track ?? false }));
     let exp: ReturnType<typeof loadExpectations> | null = null;
     try {
       exp = loadExpectations();
@@ -108,7 +109,9 @@ program
         const oc = r.outcome;
         const text =
           oc.kind === 'segfault' ? `segmentation fault (${oc.signal})` : oc.kind === 'abort' ? `aborted (${oc.signal})\n${oc.detail ?? ''}` : `${oc.kind}${oc.detail ? `: ${oc.detail}` : ''}`;
-        process.stdout.write(`=> ${text}${r.matches === true ? '  (as expected)' : r.matches === false ? '  (NOT as expected)' : ''}\n\n`);
+        process.stdout.write(`=> ${text}${r.matches === true ? '  (as expected)' : r.matches === false ? '  (NOT as expected)' : ''}\n`);
+        if (o.track && r.stderr.trim() !== '') process.stdout.write(`${r.stderr.trimEnd()}\n`);
+        process.stdout.write('\n');
       }
     process.exitCode = unexpected ? EXIT_DIFF : EXIT_OK;
   });

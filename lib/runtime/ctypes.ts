@@ -2,6 +2,7 @@
 import type { Address } from '../binding.js';
 import { nativeOf, type Runtime } from './runtime.js';
 import { wrapAddress, type Ref } from './ref.js';
+import { trackCtypes } from './track.js';
 
 /** `ctypes.c_long.from_address(addr)`: the signed 64-bit word at addr. */
 export interface CLong {
@@ -36,7 +37,8 @@ export class CtypesModule {
           return n.readWord(addr);
         },
         set value(v: number | bigint) {
-          n.writeWord(addr, v);
+          if (rt.tracking) trackCtypes(rt, 'writeWord', [addr, v], (a: Address, x: number | bigint) => n.writeWord(a, x));
+          else n.writeWord(addr, v);
         },
       };
     };
@@ -49,6 +51,7 @@ export class CtypesModule {
     const rt = this.#rt;
     return {
       get value() {
+        if (rt.tracking) return trackCtypes(rt, 'castValue', [addr], (a: Address) => wrapAddress(rt, nativeOf(rt).cast(a)));
         return wrapAddress(rt, nativeOf(rt).cast(addr));
       },
     };

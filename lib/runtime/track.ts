@@ -18,8 +18,9 @@ import { PyClass } from './class.js';
 import { WeakRef_ } from './weakref.js';
 import { callSite } from './util.js';
 
-/** Which object of the API a trace line calls. */
-export type TraceReceiver = 'rt' | 'ref' | 'capi' | 'gc' | 'class' | 'weakref' | 'callback';
+/** Which object of the API a trace line calls ('ctypes': `cast(addr, py_object).value` is
+ * method 'castValue', `c_long.from_address(addr).value = v` is 'writeWord'). */
+export type TraceReceiver = 'rt' | 'ref' | 'capi' | 'gc' | 'class' | 'weakref' | 'ctypes' | 'callback';
 
 /** One trace line (one JSON object per line of `rt.trace.stop()`'s text). */
 export interface TraceLine {
@@ -80,9 +81,9 @@ class TraceRecorder {
   #next = 1;
   #context: (readonly [number, number])[] = [];
 
-  begin(recv: TraceReceiver, self: number | undefined, method: string, args: readonly unknown[], addrArgs: boolean, site: string | undefined): { line: TraceLine; args: unknown[] } {
+  begin(recv: TraceReceiver, self: number | undefined, method: string, args: readonly unknown[], addrArgs: number, site: string | undefined): { line: TraceLine; args: unknown[] } {
     const out: unknown[] = [];
-    const encoded = args.map((a) => this.#encode(a, addrArgs, out));
+    const encoded = args.map((a, i) => this.#encode(a, i < addrArgs, out));
     const line: TraceLine = {
       seq: this.lines.length + 1,
       recv,
@@ -96,12 +97,12 @@ class TraceRecorder {
     return { line, args: out.length === 0 ? (args as unknown[]) : this.#substitute(args) };
   }
 
-  end(line: TraceLine, result: unknown, error: unknown, addrArgs: boolean): void {
+  end(line: TraceLine, result: unknown, error: unknown, addrArgs: number): void {
     if (error !== undefined) {
       line.error = error instanceof RefcountError ? error.code : error instanceof Error ? error.name : 'thrown';
       return;
     }
-    const r = addrArgs && typeof result === 'number' ? this.#encode(result, true, []) : this.#result(result);
+    const r = addrArgs > 0 && typeof result === 'number' ? this.#encode(result, true, []) : this.#result(result);
     if (r !== undefined) line.result = r;
   }
 
@@ -247,27 +248,34 @@ export class TraceModule {
 
 // The object an operation returned: a Ref, a weakref, or an address from the C API (only there
 // is a number an address: gc.collect's count is not one).
-function resultAddress(r: unknown, addrArgs: boolean): Address | undefined {
+function resultAddress(r: unknown, addrArgs: number): Address | undefined {
   if (r instanceof Ref) return peekAddress(r);
   if (r instanceof WeakRef_) return peekAddress(r.ref);
-  return addrArgs && typeof r === 'number' ? r : undefined;
+  return addrArgs > 0 && typeof r === 'number' ? r : undefined;
 }
 
-function addressesIn(args: readonly unknown[], addrArgs: boolean, out: unknown[]): void {
-  for (const a of args) {
+function addressesIn(args: readonly unknown[], addrArgs: number, out: unknown[]): void {
+  args.forEach((a, i) => {
     if (a instanceof Ref) out.push(peekAddress(a));
     else if (a instanceof WeakRef_) out.push(peekAddress(a.ref));
-    else if (addrArgs && (typeof a === 'number' || a instanceof Float64Array || a instanceof BigUint64Array)) out.push(a);
-    else if (addrArgs && typeof a === 'bigint') out.push(Number(a));
-  }
+    else if (i < addrArgs && (typeof a === 'number' || a instanceof Float64Array || a instanceof BigUint64Array)) out.push(a);
+    else if (i < addrArgs && typeof a === 'bigint') out.push(Number(a));
+  });
 }
 
 interface CallSpec {
+  /** The name in the history (`Ref.append`, `capi.Py_DECREF`, `A.new`). */
   readonly op: string;
+  /** The trace line's receiver and method. */
   readonly recv: TraceReceiver;
+  readonly method: string;
   readonly effect: Effect;
-  /** Number arguments are addresses (the C API). */
-  readonly addrArgs: boolean;
+  /** How many leading arguments are addresses (the C API's; 0 elsewhere). */
+  readonly addrArgs: number;
+}
+
+function spec(op: string, recv: TraceReceiver, method: string, effect: Effect = '', addrArgs = 0): CallSpec {
+  return { op, recv, method, effect, addrArgs };
 }
 
 function runTracked(t: Tracker, spec: CallSpec, self: object, selfAddr: Address | undefined, traceSelf: number | undefined,
@@ -279,7 +287,7 @@ function runTracked(t: Tracker, spec: CallSpec, self: object, selfAddr: Address 
   const touched: unknown[] = selfAddr === undefined ? [] : [selfAddr];
   addressesIn(args, spec.addrArgs, touched);
   const rec = t.trace;
-  const traced = rec?.begin(spec.recv, traceSelf, spec.op.slice(spec.op.lastIndexOf('.') + 1), args, spec.addrArgs, site);
+  const traced = rec?.begin(spec.recv, traceSelf, spec.method, args, spec.addrArgs, site);
   n.trackEnter(spec.op, site ?? '', spec.effect, ...(touched as (Address | Float64Array | BigUint64Array)[]));
   let ok = false;
   let result: unknown;
@@ -316,14 +324,14 @@ function makeTrackedRefClass(): new (rt: Runtime, addr: Address) => Ref {
   class TrackedRef extends Ref {}
   for (const m of REF_METHODS) {
     const fn = Ref.prototype[m] as (...a: unknown[]) => unknown;
-    const spec: CallSpec = { op: `Ref.${m}`, recv: 'ref', effect: '', addrArgs: false };
+    const s = spec(`Ref.${m}`, 'ref', m);
     Object.defineProperty(TrackedRef.prototype, m, {
       configurable: true,
       writable: true,
       value: function (this: Ref, ...args: unknown[]): unknown {
         const t = trackers.get(this.runtime);
         if (t === undefined) return fn.apply(this, args);
-        return runTracked(t, spec, this, peekAddress(this), t.trace?.idOf(this), fn, args);
+        return runTracked(t, s, this, peekAddress(this), t.trace?.idOf(this), fn, args);
       },
     });
   }
@@ -333,15 +341,25 @@ function makeTrackedRefClass(): new (rt: Runtime, addr: Address) => Ref {
 function instrumentResult(t: Tracker, r: PyClass | WeakRef_): void {
   if (r instanceof PyClass) {
     const fn = PyClass.prototype.new as (...a: unknown[]) => unknown;
-    wrapOn(t, r, 'new', { op: `${r.name}.new`, recv: 'class', effect: '', addrArgs: false }, (o) => ({ id: t.trace?.idOf(o) }), fn);
+    wrapOn(t, r, 'new', spec(`${r.name}.new`, 'class', 'new'), (o) => ({ id: t.trace?.idOf(o) }), fn);
   } else {
     for (const m of ['deref', 'release'] as const) {
       const fn = WeakRef_.prototype[m] as (...a: unknown[]) => unknown;
-      wrapOn(t, r, m, { op: `weakref.${m}`, recv: 'weakref', effect: '', addrArgs: false },
+      wrapOn(t, r, m, spec(`weakref.${m}`, 'weakref', m),
         (o) => ({ addr: peekAddress((o as WeakRef_).ref), id: t.trace?.idOf(o) }), fn);
     }
   }
 }
+
+/** @internal A call of the ctypes facade in a tracking runtime (`rt.tracking`): recorded as
+ * the others are; its first argument is an address. */
+export function trackCtypes<T>(rt: Runtime, method: 'castValue' | 'writeWord', args: unknown[], fn: (...a: never[]) => T): T {
+  const t = trackers.get(rt) as Tracker;
+  const s = method === 'castValue' ? CAST_VALUE : WRITE_WORD;
+  return runTracked(t, s, rt.ctypes, undefined, undefined, fn as (...a: unknown[]) => unknown, args) as T;
+}
+const CAST_VALUE = spec('ctypes.cast(addr, py_object).value', 'ctypes', 'castValue', '', 1);
+const WRITE_WORD = spec('ctypes.c_long.from_address(addr).value =', 'ctypes', 'writeWord', 'write', 1);
 
 /** @internal Makes `rt` a tracking runtime: called once, by its constructor. */
 export function instrumentRuntime(rt: Runtime): TraceModule {
@@ -352,23 +370,23 @@ export function instrumentRuntime(rt: Runtime): TraceModule {
   const none = () => ({});
   const proto = Object.getPrototypeOf(rt) as Record<string, unknown>;
   for (const m of RT_METHODS) {
-    wrapOn(t, rt, m, { op: `rt.${m}`, recv: 'rt', effect: '', addrArgs: false }, none, proto[m] as (...a: unknown[]) => unknown);
+    wrapOn(t, rt, m, spec(`rt.${m}`, 'rt', m), none, proto[m] as (...a: unknown[]) => unknown);
   }
   for (const g of RT_GETTERS) {
     const get = Object.getOwnPropertyDescriptor(proto, g)?.get;
     if (get === undefined) continue;
-    const spec: CallSpec = { op: `rt.${g}`, recv: 'rt', effect: '', addrArgs: false };
-    Object.defineProperty(rt, g, { configurable: true, get: () => runTracked(t, spec, rt, undefined, undefined, get, []) });
+    const s = spec(`rt.${g}`, 'rt', g);
+    Object.defineProperty(rt, g, { configurable: true, get: () => runTracked(t, s, rt, undefined, undefined, get, []) });
   }
   const capi = rt.capi as unknown as Record<string, (...a: unknown[]) => unknown>;
   const capiProto = Object.getPrototypeOf(capi) as Record<string, unknown>;
   for (const [m, effect] of Object.entries(CAPI_EFFECTS)) {
     const fn = (Object.prototype.hasOwnProperty.call(capi, m) ? capi[m] : capiProto[m]) as (...a: unknown[]) => unknown;
-    wrapOn(t, capi, m, { op: `capi.${m}`, recv: 'capi', effect, addrArgs: true }, none, fn);
+    wrapOn(t, capi, m, spec(`capi.${m}`, 'capi', m, effect, 1), none, fn);
   }
   const gcProto = Object.getPrototypeOf(rt.gc) as Record<string, unknown>;
   for (const m of GC_METHODS) {
-    wrapOn(t, rt.gc, m, { op: `gc.${m}`, recv: 'gc', effect: '', addrArgs: false }, none, gcProto[m] as (...a: unknown[]) => unknown);
+    wrapOn(t, rt.gc, m, spec(`gc.${m}`, 'gc', m), none, gcProto[m] as (...a: unknown[]) => unknown);
   }
   return new TraceModule(rt);
 }

@@ -18,6 +18,10 @@ export const INSPECT_REPR_MAX = 200;
 
 // The package's own code (dist/, or lib/ when the sources run under a test runner).
 const OWN = dirname(dirname(fileURLToPath(import.meta.url))) + sep;
+// The talk's scenarios play the user's part: their lines are the call sites of a tracking run.
+const TALK = OWN + 'scenarios' + sep + 'talk.';
+// A compiler's helper (tsc's __disposeResources for `using`): its caller is the site.
+const HELPER = /^\s*at (?:async )?__\w+ \(/;
 const FRAME = /\(?((?:file:\/\/)?[^()\s]+?):(\d+):(\d+)\)?\s*$/;
 
 /** The caller's location outside refcount-lab (`file:line:column`), from a stack trace, or
@@ -30,14 +34,20 @@ export function callSite(): string | undefined {
   const stack = new Error().stack;
   Error.stackTraceLimit = limit;
   let fallback: string | undefined;
+  let found: string | undefined;
   for (const line of (stack ?? '').split('\n').slice(1)) {
+    if (HELPER.test(line)) {
+      found = undefined; // the frames so far ran inside the helper (its callbacks)
+      continue;
+    }
+    if (found !== undefined) return found; // the frame after it was no helper: keep it
     const m = FRAME.exec(line);
     if (m === null || m[1] === undefined) continue;
     const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
-    if (file.startsWith(OWN) || file.startsWith('node:')) continue;
+    if ((file.startsWith(OWN) && !file.startsWith(TALK)) || file.startsWith('node:')) continue;
     const site = `${file}:${m[2]}:${m[3]}`;
     if (file.includes('\0') || file.includes(`${sep}node_modules${sep}`)) fallback ??= site;
-    else return site;
+    else found = site;
   }
-  return fallback;
+  return found ?? fallback;
 }

@@ -14,6 +14,7 @@ interface Spec {
   build: Build;
   guard: boolean;
   options?: ScenarioOptions;
+  track?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -26,6 +27,8 @@ async function main(): Promise<void> {
     (t) => writeSync(1, t),
     spec.options ?? {},
     (t) => writeSync(2, t),
+    {},
+    { track: spec.track ?? false },
   );
   writeSync(2, `\n${OUTCOME_MARKER}${JSON.stringify(outcome)}\n`);
   process.exit(0);

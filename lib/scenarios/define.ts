@@ -20,7 +20,7 @@
  * and runs under every build with `refcount-lab run ./my_exp.js --build all --unguarded`.
  */
 import { RefcountError } from '../errors.js';
-import { Runtime, type Build } from '../runtime/index.js';
+import { Runtime, type Address, type Build } from '../runtime/index.js';
 import type { NameValue } from './names.js';
 import { Py } from './py.js';
 
@@ -140,9 +140,10 @@ export function executeScenario(
   options: ScenarioOptions = {},
   note: (text: string) => void = () => {},
   hooks: ExecuteHooks = {},
+  runtime: { readonly track?: boolean } = {},
 ): Outcome {
   let own: Outcome | undefined;
-  const rt = Runtime.create({ build, guard, stderr: note });
+  const rt = Runtime.create({ build, guard, stderr: note, track: runtime.track ?? false });
   const afterPrint = hooks.afterPrint;
   const py: Py = new Py(rt, write, afterPrint ? (line) => afterPrint(ctx, line) : undefined);
   const ctx: ScenarioContext = {
@@ -166,8 +167,31 @@ export function executeScenario(
   }
   try {
     hooks.atEnd?.(ctx, outcome);
+    if (rt.tracking && !rt.closed) note(freedNamesReport(rt, py));
   } finally {
     rt.close();
   }
   return outcome;
+}
+
+/** A tracking run's last words: each object a Python name held that was freed, with where it
+ * was allocated and where (and by which operation) it was freed. */
+function freedNamesReport(rt: Runtime, py: Py): string {
+  const lines: string[] = [];
+  const at = (e: { op: string; site?: string } | undefined) => (e === undefined ? 'before the tracking' : `by ${e.op}${e.site === undefined ? '' : ` at ${e.site}`}`);
+  const names = new Map<Address, string[]>();
+  for (const [name, address] of py.names.boundObjects()) {
+    const list = names.get(address);
+    if (list === undefined) names.set(address, [name]);
+    else if (!list.includes(name)) list.push(name);
+  }
+  for (const [address, held] of names) {
+    const h = rt.refs.history(address);
+    if (h === null || !h.freed) continue;
+    lines.push(`  ${held.join(', ')}: a '${h.typeName}' object at 0x${address.toString(16)}`);
+    lines.push(`    allocated ${at(h.allocated)}`);
+    lines.push(`    freed ${at(h.freedBy)}`);
+    if (h.unownedDecref !== undefined) lines.push(`    its decref without an owner: ${at(h.unownedDecref)}`);
+  }
+  return lines.length === 0 ? '' : `freed objects that had a name (tracking run):\n${lines.join('\n')}\n`;
 }

@@ -18,11 +18,18 @@ export type NameValue = Ref | Address;
 
 export class Names {
   readonly #frames: Map<string, NameValue>[] = [new Map()];
+  readonly #bound: [string, Address][] = [];
 
   /** `name = value` in the innermost frame; returns value. */
   bind<T extends NameValue>(name: string, value: T): T {
     (this.#frames[this.#frames.length - 1] as Map<string, NameValue>).set(name, value);
+    if (typeof value !== 'number') this.#bound.push([name, value.id]);
     return value;
+  }
+
+  /** Every (name, object address) a name was ever bound to a Ref with, in order. */
+  boundObjects(): readonly (readonly [string, Address])[] {
+    return this.#bound;
   }
 
   /** `del name`: releases the Ref and unbinds every name holding it (innermost frame first). */

@@ -49,12 +49,15 @@ export interface RunOptions {
   readonly guard: boolean;
   readonly options?: ScenarioOptions;
   readonly timeoutMs?: number;
+  /** A tracking runtime: a use-after-free then says where the object was allocated and freed,
+   * and the end of the run lists the named objects that were freed, with both sites. */
+  readonly track?: boolean;
 }
 
 /** Runs one scenario (a built-in name or a user module path) in a child process. */
 export function runScenario(scenario: string, o: RunOptions): Promise<RunResult> {
   const t0 = performance.now();
-  const spec = JSON.stringify({ scenario, build: o.build, guard: o.guard, options: o.options ?? {} });
+  const spec = JSON.stringify({ scenario, build: o.build, guard: o.guard, options: o.options ?? {}, track: o.track ?? false });
   return new Promise((resolvePromise) => {
     const child = spawn(process.execPath, ['--no-warnings', CHILD, spec], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

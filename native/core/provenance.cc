@@ -84,6 +84,14 @@ void Provenance::on_free(const PyObject* op) {
   record(o, latest_[o.address], ProvKind::Free, op->ob_refcnt, 0, current_op(), current_site());
 }
 
+// Unguarded, there is no registry: an address is an object if the tracking saw it born and not
+// die, or if it is one of the runtime's static objects. Nothing else is read.
+bool Provenance::live(const Runtime& rt, const PyObject* p) const {
+  if (rt.guard) return rt.is_live_object(p);
+  auto it = latest_.find(reinterpret_cast<uintptr_t>(p));
+  return it != latest_.end() ? !objects_.at(it->second).freed : rt.is_static_object(p);
+}
+
 void Provenance::enter(Runtime& rt, std::string_view op, std::string_view site, CapiEffect effect,
                        const PyObject* const* objects, size_t n) {
   Frame f;
@@ -100,10 +108,8 @@ void Provenance::enter(Runtime& rt, std::string_view op, std::string_view site, 
     if (p == nullptr) continue;
     auto a = reinterpret_cast<uintptr_t>(p);
     auto it = latest_.find(a);
-    bool known_dead = it != latest_.end() && objects_[it->second].freed;
-    bool live = rt.guard ? rt.is_live_object(p) : !known_dead;
     uint32_t idx;
-    if (live) {
+    if (live(rt, p)) {
       ProvObject& o = object_for(p);
       idx = record(o, latest_[a], kind, p->ob_refcnt, -1, current_op(), current_site());
     } else if (it != latest_.end()) {
@@ -143,7 +149,7 @@ void Provenance::leave(Runtime& rt, bool ok, const PyObject* result) {
     }
     if (e.unowned && o.first_unowned < 0) o.first_unowned = idx;
   }
-  if (ok && result != nullptr && (!rt.guard || rt.is_live_object(result))) {
+  if (ok && result != nullptr && live(rt, result)) {
     ProvObject& o = object_for(result);
     bool touched = false;
     for (uint32_t idx : f.touched) touched |= events_[idx].serial == latest_[o.address];
@@ -210,7 +216,7 @@ std::string Provenance::report(uintptr_t address, std::string_view headline) con
            " that had no owner (refcount " + std::to_string(e.before) + " -> " +
            std::to_string(e.after) + "):\n" + frame_line(e) + "\n";
   } else {
-    out += "no decref without an owner was recorded through the API\n";
+    out += "every decref of it had an owner: its last reference was released, and the use came after\n";
   }
   return out;
 }

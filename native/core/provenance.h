@@ -110,6 +110,7 @@ class Provenance {
     std::vector<uint32_t> touched;  // event indices
   };
   ProvObject& object_for(const PyObject* op);
+  bool live(const Runtime& rt, const PyObject* p) const;
   uint32_t record(ProvObject& o, uint64_t serial, ProvKind kind, int64_t before, int64_t after,
                   uint32_t op, uint32_t site);
   std::string frame_line(const ProvEvent& e) const;
