@@ -5,6 +5,9 @@
 // census of live objects by type, gc.get_count() and (debug) the ref total match; every
 // collection, explicit or automatic, happens when the model says and returns the model's number.
 //
+// Every other batch runs in a tracking runtime, whose audit must explain every reference (the
+// C API's included) after every step.
+//
 // FUZZ_OPS (default 1_000_000) is the total number of operations across the three builds.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -43,8 +46,8 @@ export class World {
   readonly blocksBase: number;
   ops = 0;
 
-  constructor(readonly build: Build) {
-    this.rt = Runtime.create({ build });
+  constructor(readonly build: Build, track = false) {
+    this.rt = Runtime.create({ build, track });
     this.m = new HeapModel(build);
     const rt = this.rt;
     for (const [name, fin] of CLASSES) {
@@ -182,6 +185,13 @@ export class World {
     for (const id of this.capiHeld) {
       const a = m.get(id).addr;
       if (!n.isImmortal(a)) held.set(a, (held.get(a) ?? 0) + 1);  // an immortal needs no holder
+    }
+    if (rt.tracking) {
+      // a tracking runtime knows the C API's references too: every reference has a holder,
+      // and each object's capi holders are exactly the increfs the test still holds
+      if (!audit.ok) expect({ unexplained: audit.unexplained, dangling: audit.dangling }, `refs.audit()\n${formatAudit(audit)}`).toEqual({ unexplained: [], dangling: [] });
+      for (const [a, count] of held) if (n.capiHeld(a).length !== count) expect(n.capiHeld(a).length, `capi holders of ${a}`).toBe(count);
+      return;
     }
     const unexplained = audit.unexplained.map((e) => [e.address, e.unexplained]);
     if (audit.dangling.length !== 0 || unexplained.length !== held.size || unexplained.some(([a, u]) => held.get(a!) !== u)) {
@@ -432,11 +442,11 @@ export const commands: fc.Arbitrary<Cmd>[] = [
 ];
 
 /** Runs `runs` sequences of up to `maxCommands` commands; returns the operations done. */
-export function fuzzBuild(build: Build, runs: number, maxCommands: number, seed?: number): number {
+export function fuzzBuild(build: Build, runs: number, maxCommands: number, seed?: number, track = false): number {
   let ops = 0;
   fc.assert(
     fc.property(fc.commands(commands, { maxCommands, size: 'max' }), (cmds) => {
-      const w = new World(build);
+      const w = new World(build, track);
       try {
         fc.modelRun(() => ({ model: w, real: w }), cmds);
         w.teardown();
@@ -457,9 +467,10 @@ describe('model-based fuzzing (fast-check command sequences against test/model/h
     it(`${build}: random sequences agree with the model after every step`, () => {
       const t0 = performance.now();
       let ops = 0;
-      // Sequences of up to 200 commands (plus the teardown); batches of 50 until the quota.
+      // Sequences of up to 200 commands (plus the teardown); batches of 50 until the quota,
+      // every other batch in a tracking runtime (its audit also explains the C API's references).
       for (let batch = 0; ops < perBuild; batch++)
-        ops += fuzzBuild(build, 50, Number(process.env["FUZZ_MAX_COMMANDS"] ?? 200), BASE_SEED + batch);
+        ops += fuzzBuild(build, 50, Number(process.env["FUZZ_MAX_COMMANDS"] ?? 200), BASE_SEED + batch, batch % 2 === 1);
       total[build] = ops;
       console.log(`fuzz ${build}: ${ops} operations in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
       expect(ops).toBeGreaterThanOrEqual(perBuild);

@@ -79,6 +79,10 @@ void Provenance::on_alloc(const PyObject* op) {
 }
 
 void Provenance::on_free(const PyObject* op) {
+  // An object parked on a free list died when it was parked; its memory freed later (a full
+  // collection empties the free lists) is no new event — and its header is the list's link.
+  auto it = latest_.find(reinterpret_cast<uintptr_t>(op));
+  if (it != latest_.end() && objects_[it->second].freed) return;
   ProvObject& o = object_for(op);
   o.freed = true;
   record(o, latest_[o.address], ProvKind::Free, op->ob_refcnt, 0, current_op(), current_site());

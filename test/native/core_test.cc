@@ -647,6 +647,13 @@ static void test_provenance() {
     CHECK(!rec->freed);
     CHECK(kinds == (std::vector<std::string>{"alloc", "incref", "decref", "decref"}));
   }
+  // a float parked on its free list died then: the collection that empties the list later
+  // frees its memory without a second event (its header is the list's link by then)
+  PyObject* f = PyFloat_FromDouble(rt, 1.5);
+  Py_DECREF(rt, f);
+  const ProvObject* rf = p.find(reinterpret_cast<uintptr_t>(f));
+  CHECK(rf != nullptr && rf->freed == (kBuild != Build::NoDealloc));
+  size_t f_events = rf != nullptr ? rf->events.size() : 0;
   // a collection frees its garbage under its own name
   p.enter(rt, "gc.collect", "a.js:9:1", CapiEffect::None, nullptr, 0);
   PyObject* c = PyList_New(rt, 0);
@@ -659,6 +666,8 @@ static void test_provenance() {
   if (rc != nullptr && rc->freed)
     CHECK(p.text(p.events()[rc->events.back()].op) == "gc collection of generation 2" &&
           p.text(p.events()[rc->events.back()].site) == "a.js:9:1");
+  rf = p.find(reinterpret_cast<uintptr_t>(f));
+  CHECK(rf != nullptr && rf->events.size() == f_events);
   Runtime plain(options(), &host);
   CHECK(plain.prov == nullptr);
 }
