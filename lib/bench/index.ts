@@ -20,6 +20,7 @@ import { boundaryRows } from './boundary.js';
 import { gcRows, memoryRows } from './collect.js';
 import { cpythonMissingRows, cpythonRows } from './cpython.js';
 import { allocRows, buildNative, compilerVersion, perfStatus, refcountRows } from './native.js';
+import { provenanceRows } from './provenance.js';
 import { findPython } from './python.js';
 import { missingRow } from './stats.js';
 import type { BenchGroup, BenchMachine, BenchOptions, BenchReport, BenchRow } from './types.js';
@@ -27,7 +28,7 @@ import type { BenchGroup, BenchMachine, BenchOptions, BenchReport, BenchRow } fr
 export type { BenchGoal, BenchGroup, BenchMachine, BenchOptions, BenchReport, BenchRow } from './types.js';
 export { parseAllocBench } from './native.js';
 
-export const BENCH_GROUPS: readonly BenchGroup[] = ['refcount', 'boundary', 'alloc', 'gc', 'memory'];
+export const BENCH_GROUPS: readonly BenchGroup[] = ['refcount', 'boundary', 'alloc', 'gc', 'memory', 'provenance'];
 
 function cpuModel(): string {
   try {
@@ -137,6 +138,13 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       rows.push(...memoryRows(distDir, { quick, reps: quick ? 1 : 3, log }));
     } catch (e) {
       failed('memory', e);
+    }
+  }
+  if (groups.has('provenance')) {
+    try {
+      rows.push(...provenanceRows({ quick, reps: quick ? 1 : Math.min(reps, 5), log }));
+    } catch (e) {
+      failed('provenance', e);
     }
   }
   return { machine: machineInfo(), quick, rows, seconds: Math.round((Date.now() - t0) / 100) / 10 };

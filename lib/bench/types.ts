@@ -14,7 +14,7 @@ export interface BenchGoal {
  * `note` says why. */
 export interface BenchRow {
   readonly id: string;
-  readonly group: 'refcount' | 'boundary' | 'alloc' | 'gc' | 'memory';
+  readonly group: 'refcount' | 'boundary' | 'alloc' | 'gc' | 'memory' | 'provenance';
   readonly label: string;
   readonly value: number | null;
   readonly unit: string;

@@ -4,7 +4,7 @@ import type { ObjectKind } from '../schema.js';
 import type { Address, NativeRuntime } from '../binding.js';
 import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
 import { isPrimitive, withObject, type PyInput, type PyValue } from './convert.js';
-import { callSite, hex, INSPECT, INSPECT_REPR_MAX } from './util.js';
+import { callSite, currentOpSite, hex, INSPECT, INSPECT_REPR_MAX } from './util.js';
 
 const LEAK_CODE = 'REFCOUNT_LAB_LEAKED_REF';
 const DANGLING_CODE = 'REFCOUNT_LAB_DANGLING_REF';
@@ -133,7 +133,7 @@ export class Ref implements Disposable {
     this.#borrowed = borrowed;
     if (!borrowed) {
       track(this);
-      if (rt.tracking) this.#site = callSite();
+      if (rt.tracking) this.#site = currentOpSite() ?? callSite();
     }
   }
 

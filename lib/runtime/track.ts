@@ -16,7 +16,7 @@ import { Ref, peekAddress, setTrackedRefClass } from './ref.js';
 import { nativeOf, type Runtime } from './runtime.js';
 import { PyClass } from './class.js';
 import { WeakRef_ } from './weakref.js';
-import { callSite } from './util.js';
+import { callSite, swapOpSite } from './util.js';
 
 /** Which object of the API a trace line calls ('ctypes': `cast(addr, py_object).value` is
  * method 'castValue', `c_long.from_address(addr).value = v` is 'writeWord'). */
@@ -289,6 +289,7 @@ function runTracked(t: Tracker, spec: CallSpec, self: object, selfAddr: Address 
   const rec = t.trace;
   const traced = rec?.begin(spec.recv, traceSelf, spec.method, args, spec.addrArgs, site);
   n.trackEnter(spec.op, site ?? '', spec.effect, ...(touched as (Address | Float64Array | BigUint64Array)[]));
+  const outerSite = swapOpSite(site);
   let ok = false;
   let result: unknown;
   let error: unknown;
@@ -300,6 +301,7 @@ function runTracked(t: Tracker, spec: CallSpec, self: object, selfAddr: Address 
     error = e;
     throw e;
   } finally {
+    swapOpSite(outerSite);
     if (!rt.closed) n.trackLeave(ok, resultAddress(result, spec.addrArgs));
     if (traced !== undefined) rec?.end(traced.line, result, ok ? undefined : (error ?? null), spec.addrArgs);
     if (ok && (result instanceof PyClass || result instanceof WeakRef_)) instrumentResult(t, result);

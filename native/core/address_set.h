@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <type_traits>
 #include <vector>
 
 #include "config.h"
@@ -19,16 +20,7 @@ class AddressSet {
  public:
   AddressSet() : slots_(16, 0), shift_(64 - 4) {}
 
-  bool contains(const void* p) const {
-    uintptr_t key = reinterpret_cast<uintptr_t>(p);
-    if (RCL_UNLIKELY(key <= kTombstone)) return false;
-    size_t mask = slots_.size() - 1;
-    for (size_t i = index(key);; i = (i + 1) & mask) {
-      uintptr_t s = slots_[i];
-      if (s == key) return true;
-      if (s == kEmpty) return false;
-    }
-  }
+  bool contains(const void* p) const { return slot_of(p) != SIZE_MAX; }
 
   void insert(const void* p) {
     uintptr_t key = reinterpret_cast<uintptr_t>(p);
@@ -69,10 +61,31 @@ class AddressSet {
 
   size_t size() const { return used_; }
 
+  // The slot holding p (an index below capacity(), stable until the next insert), or SIZE_MAX:
+  // a caller can keep a value per member in a plain array (refs.cc's account of the heap).
+  size_t slot_of(const void* p) const {
+    uintptr_t key = reinterpret_cast<uintptr_t>(p);
+    if (RCL_UNLIKELY(key <= kTombstone)) return SIZE_MAX;
+    size_t mask = slots_.size() - 1;
+    for (size_t i = index(key);; i = (i + 1) & mask) {
+      uintptr_t s = slots_[i];
+      if (s == key) return i;
+      if (s == kEmpty) return SIZE_MAX;
+    }
+  }
+  size_t capacity() const { return slots_.size(); }
+
+  // f(member) — or f(member, slot) — for every member, in slot order.
   template <typename F>
   void for_each(F&& f) const {
-    for (uintptr_t s : slots_)
-      if (s > kTombstone) f(reinterpret_cast<const void*>(s));
+    for (size_t i = 0; i < slots_.size(); i++) {
+      uintptr_t s = slots_[i];
+      if (s <= kTombstone) continue;
+      if constexpr (std::is_invocable_v<F, const void*, size_t>)
+        f(reinterpret_cast<const void*>(s), i);
+      else
+        f(reinterpret_cast<const void*>(s));
+    }
   }
 
  private:

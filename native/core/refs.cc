@@ -42,20 +42,25 @@ bool heap_holders(Runtime& rt, const PyObject* target, std::vector<RefSlot>* slo
 }
 
 bool account_heap(Runtime& rt, HeapAccount* out) {
-  std::unordered_map<const PyObject*, Py_ssize_t> held;
-  bool ok = walk_heap(rt, [&](const RefSlot& slot, PyObject* child) {
-    if (rt.is_live_object(child)) {
-      held[child]++;
-    } else {
+  if (!rt.guard) return false;
+  // One count per slot of the registry of live objects: the walk allocates nothing, so the
+  // slots stay put, and a count costs one probe of the registry instead of a map's node.
+  std::vector<uint32_t> held(rt.live_object_slots(), 0);
+  out->objects.reserve(rt.live_object_count());
+  walk_heap(rt, [&](const RefSlot& slot, PyObject* child) {
+    size_t s = rt.live_object_slot(child);
+    if (s != SIZE_MAX)
+      held[s]++;
+    else
       out->dangling.emplace_back(slot, child);
-    }
   });
-  if (!ok) return false;
-  runtime_references(rt, [&](PyObject* op, const char*) { held[op]++; });
-  rt.for_each_live_object([&](PyObject* op) {
+  runtime_references(rt, [&](PyObject* op, const char*) {
+    size_t s = rt.live_object_slot(op);
+    if (s != SIZE_MAX) held[s]++;
+  });
+  rt.for_each_live_object([&](PyObject* op, size_t slot) {
     if (rt.is_static_object(op) || _Py_IsImmortal(op)) return;
-    auto it = held.find(op);
-    out->objects.push_back({op, Py_REFCNT(op), it == held.end() ? 0 : it->second});
+    out->objects.push_back({op, Py_REFCNT(op), static_cast<Py_ssize_t>(held[slot])});
   });
   return true;
 }

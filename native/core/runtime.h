@@ -181,6 +181,11 @@ class Runtime final : public MemoryErrorSink {
 
   // Guarded registry of object addresses.
   bool is_live_object(const void* p) const { return live_objects_.contains(p); }
+  // The registry's slot of a live object (SIZE_MAX if none), below live_object_slots(): stable
+  // while no object is allocated, so a walk can count per object in a plain array.
+  size_t live_object_slot(const void* p) const { return live_objects_.slot_of(p); }
+  size_t live_object_slots() const { return live_objects_.capacity(); }
+  size_t live_object_count() const { return live_objects_.size(); }
   // Guarded mode: how many objects have died (freed or parked on a free list) so far. A batch
   // that validated its addresses up front re-checks them once this has moved.
   uint64_t objects_freed() const { return objects_freed_; }
@@ -207,10 +212,16 @@ class Runtime final : public MemoryErrorSink {
   // Guarded mode: calls f(op) for every live object of the registry (statics included, objects
   // in the middle of their deallocation excluded). Returns false in unguarded mode.
   template <typename F>
+  // f(op) — or f(op, slot), the registry slot of live_object_slot() — for each live object.
   bool for_each_live_object(F&& f) const {
     if (!guard) return false;
-    live_objects_.for_each([&](const void* p) {
-      if (dying_.size() == 0 || !dying_.contains(p)) f(static_cast<PyObject*>(const_cast<void*>(p)));
+    live_objects_.for_each([&](const void* p, size_t slot) {
+      if (dying_.size() != 0 && dying_.contains(p)) return;
+      auto* op = static_cast<PyObject*>(const_cast<void*>(p));
+      if constexpr (std::is_invocable_v<F, PyObject*, size_t>)
+        f(op, slot);
+      else
+        f(op);
     });
     return true;
   }
