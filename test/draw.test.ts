@@ -166,8 +166,10 @@ function expectAccounted(s: HeapSnapshot): void {
 }
 
 describe('holders in the pictures: C API arrows and unexplained references', () => {
-  it('a capi.Py_INCREF not given back: a dashed C API arrow, or a red +1 unexplained note', async () => {
-    using rt = Runtime.create({ build: 'debug' });
+  // A runtime that attributes the C API's references (a capi holder, with its call site when it
+  // tracks) draws the arrow; one that does not reports the reference as unexplained.
+  it.each([false, true])('a capi.Py_INCREF not given back: a dashed C API arrow, or a red +1 unexplained note (track: %s)', async (track) => {
+    using rt = Runtime.create({ build: 'debug', track });
     const A = rt.defineClass('A');
     using x = A.new({ t: 'text' });
     using l = rt.list([x]);
@@ -182,6 +184,7 @@ describe('holders in the pictures: C API arrows and unexplained references', () 
       expect(node.unexplained).toBe(0);
       expect(dot).toMatch(/capi \[label=<.*<B>C API<\/B>/);
       expect(dot).toMatch(new RegExp(`capi -> o${x.id} \\[style=dashed color="${DRAW_COLORS.capi}" .*label="not given back.*class="capi"\\]`));
+      if (capi.site !== undefined) expect(dot).toMatch(/label="not given back\\ndraw\.test\.ts:\d+:\d+"/);
     } else {
       expect(node.unexplained).toBe(1);
       expect(dot).toContain(`u${x.id} [shape=note style=filled fillcolor="${DRAW_COLORS.unexplainedFill}" color="${DRAW_COLORS.unexplained}" fontcolor="${DRAW_COLORS.unexplained}" fontsize=11 label="+1 unexplained\\ntaken, never given back" class="unexplained"];`);
