@@ -4,7 +4,8 @@
 // --ignore-scripts (npm 11 does not run a dependency's install script until it is approved: the
 // package must load its prebuilds without it), and runs there, as that project's own files:
 //   - the README quickstart, "API at a glance" and rt.refs blocks (compiled by the project's tsc),
-//   - docs/cli.md's custom scenario, through the command docs/cli.md shows (npx refcount-lab run),
+//   - docs/cli.md's custom scenario, through the commands docs/cli.md shows (npx refcount-lab run,
+//     npx refcount-lab explain),
 //   - docs/pictures.md's "From code" example,
 //   - docs/reliability.md's expectNoLeaks example, from a vitest test file of the project,
 //   - `import` and `require` of the package and each of its subpaths.
@@ -111,6 +112,7 @@ step(
     blocks.refs = docBlock('README.md', 'readme-refs');
     blocks.myExp = docBlock('docs/cli.md', 'cli-my-exp');
     blocks.runMyExp = docBlock('docs/cli.md', 'cli-run-my-exp');
+    blocks.explainMyExp = docBlock('docs/cli.md', 'cli-explain-my-exp');
     blocks.pictures = docBlock('docs/pictures.md', 'pictures-from-code');
     blocks.reliability = docBlock('docs/reliability.md', 'reliability-expect-no-leaks');
     return `${Object.keys(blocks).length} blocks`;
@@ -252,6 +254,16 @@ step('docs/cli.md: the custom scenario through npx refcount-lab run', () => {
   const r = ok(run('npx', ['--no-install', ...cmd], { cwd: proj }), `npx ${cmd.join(' ')}`);
   const lines = r.stdout.split('\n').filter((l) => l.includes('1 - ref_l = 1'));
   check(lines.length === BUILDS.length, `expected '1 - ref_l = 1' once per build (${BUILDS.length}), got ${lines.length}`, r);
+  return `npx ${cmd.join(' ')}`;
+});
+
+step('docs/cli.md: npx refcount-lab explain on the custom scenario', () => {
+  const cmd = blocks.explainMyExp.trim().split(/\s+/);
+  check(cmd[0] === 'refcount-lab' && cmd[1] === 'explain', `docs/cli.md's explain block is not a refcount-lab explain command: ${blocks.explainMyExp}`);
+  const r = ok(run('npx', ['--no-install', ...cmd], { cwd: proj }), `npx ${cmd.join(' ')}`);
+  for (const line of [/^my_exp \[release\] step 1 of 2: 1 - ref_l = 1$/m, /^l, l_id \(id only\):$/m, /^list object at 0x[0-9a-f]+: refcount 1$/m, /^ {4}1 {2}ref {7}live Refs$/m]) {
+    check(line.test(r.stdout), `explain did not print ${line}`, r);
+  }
   return `npx ${cmd.join(' ')}`;
 });
 

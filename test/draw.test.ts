@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { Runtime, drawScenario, showBackrefs, showGrowth, showRefs, snapshot, toDot, toSvg, type HeapSnapshot } from '../lib/index.js';
+import { DRAW_COLORS, Runtime, drawScenario, showBackrefs, showGrowth, showRefs, snapshot, toDot, toSvg, type HeapSnapshot } from '../lib/index.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -88,8 +88,9 @@ describe('exp_0 as the talk\'s slides', async () => {
     expect(s.edges.some((e) => e.cycle)).toBe(false);
     expect(f.dot).toContain('<B>Python Name</B>');
     expect(f.dot).toMatch(/<TD ALIGN="LEFT"><FONT>Reference Count<\/FONT><\/TD><TD ALIGN="LEFT"><FONT>2<\/FONT>/);
-    expect(f.dot).toContain(`n_a -> o${a.id} [penwidth=1.6]`);
-    expect(f.dot).toContain(`n_b -> o${a.id} [penwidth=1.6]`);
+    // each arrow says its holder: a name's Ref, a container's slot
+    expect(f.dot).toContain(`n_a -> o${a.id} [penwidth=1.6 label="ref"]`);
+    expect(f.dot).toContain(`n_b -> o${a.id} [penwidth=1.6 label="ref"]`);
     expect(f.dot).toMatch(new RegExp(`n_a_id -> o${a.id} \\[style=dashed .*label="id"\\]`));
     expect(f.dot).toContain('label=".my_obj_attr"');
   });
@@ -151,6 +152,102 @@ describe('exp_5: the Node cycle before and after gc.collect()', async () => {
     expect(end.snapshot.edges).toEqual([]);
     expect(end.svg).toContain('was Node');
     assertWellFormedXml(end.svg!);
+  });
+});
+
+/** Every accounted node's holders add up to its refcount. */
+function expectAccounted(s: HeapSnapshot): void {
+  expect(s.accounted).toBe(true);
+  for (const n of s.nodes) {
+    if (n.state !== 'live' || n.immortal) continue;
+    expect(n.holders, n.hex).toBeDefined();
+    expect(n.holders!.reduce((t, h) => t + h.count, 0) + n.unexplained!).toBe(Number(n.refcnt));
+  }
+}
+
+describe('holders in the pictures: C API arrows and unexplained references', () => {
+  // A runtime that attributes the C API's references (a capi holder, with its call site when it
+  // tracks) draws the arrow; one that does not reports the reference as unexplained.
+  it.each([false, true])('a capi.Py_INCREF not given back: a dashed C API arrow, or a red +1 unexplained note (track: %s)', async (track) => {
+    using rt = Runtime.create({ build: 'debug', track });
+    const A = rt.defineClass('A');
+    using x = A.new({ t: 'text' });
+    using l = rt.list([x]);
+    rt.capi.Py_INCREF(x.id);
+    const s = snapshot(rt, { x, l });
+    expectAccounted(s);
+    const node = s.nodes.find((n) => n.id === x.id)!;
+    const dot = toDot(s, { legend: true });
+    const capi = node.holders!.find((h) => h.kind === 'capi');
+    if (capi) {
+      // the runtime attributes the reference to the C API: an arrow from the "C API" box
+      expect(node.unexplained).toBe(0);
+      expect(dot).toMatch(/capi \[label=<.*<B>C API<\/B>/);
+      expect(dot).toMatch(new RegExp(`capi -> o${x.id} \\[style=dashed color="${DRAW_COLORS.capi}" .*label="not given back.*class="capi"\\]`));
+      if (capi.site !== undefined) expect(dot).toMatch(/label="not given back\\ndraw\.test\.ts:\d+:\d+"/);
+    } else {
+      expect(node.unexplained).toBe(1);
+      expect(dot).toContain(`u${x.id} [shape=note style=filled fillcolor="${DRAW_COLORS.unexplainedFill}" color="${DRAW_COLORS.unexplained}" fontcolor="${DRAW_COLORS.unexplained}" fontsize=11 label="+1 unexplained\\ntaken, never given back" class="unexplained"];`);
+      expect(dot).toContain(`u${x.id} -> o${x.id} [color="${DRAW_COLORS.unexplained}" penwidth=1.6 class="unexplained"];`);
+    }
+    // the other arrows keep their holders' labels, and nothing else is unexplained
+    expect(dot).toContain(`n_x -> o${x.id} [penwidth=1.6 label="ref"]`);
+    expect(dot).toContain(`o${l.id} -> o${x.id} [label="[0]"]`);
+    expect(s.nodes.filter((n) => n.unexplained).map((n) => n.id)).toEqual(capi ? [] : [x.id]);
+    rt.capi.Py_DECREF(x.id);
+    const svg = await toSvg(dot);
+    assertWellFormedXml(svg);
+    expect(svg).toContain(capi ? 'not given back' : '+1 unexplained');
+  });
+
+  it('an extra capi.Py_DECREF: a red -1 unexplained mark on the object its holders still point at', () => {
+    using rt = Runtime.create({ build: 'debug' });
+    using s1 = rt.str('payload');
+    using l = rt.list([s1, s1]);
+    rt.capi.Py_DECREF(s1.id); // one too many: the list and the Ref hold 3, the count says 2
+    const s = snapshot(rt, { l });
+    expectAccounted(s);
+    expect(s.nodes.find((n) => n.id === s1.id)).toMatchObject({ refcnt: 2, unexplained: -1 });
+    const dot = toDot(s);
+    expect(dot).toContain('label="-1 unexplained\\nreleased behind a holder\'s back" class="unexplained"];');
+    expect(dot).toContain(`u${s1.id} -> o${s1.id} [color="${DRAW_COLORS.unexplained}" penwidth=1.6 style=dashed arrowhead=tee class="unexplained"];`);
+    expect(dot.match(/class="unexplained"\]/g)).toHaveLength(2);
+    rt.capi.Py_INCREF(s1.id);
+  });
+
+  it('a C API holder with its call site: the site (file:line:col) on the arrow, the whole path in its tooltip', () => {
+    // the C API holder as rt.refs.explain reports it when the runtime knows the call site
+    using rt = Runtime.create();
+    using x = rt.defineClass('A').new();
+    const s = snapshot(rt, { x }, { depth: 0 });
+    const node = s.nodes[0]!;
+    const site = '/home/me/src/ext.mjs:12:7';
+    const withCapi: HeapSnapshot = { ...s, nodes: [{ ...node, holders: [...node.holders!, { kind: 'capi', count: 2, site }, { kind: 'capi', count: 1 }] }] };
+    const dot = toDot(withCapi);
+    expect(dot.match(/^ {4}capi \[label=/gm)).toHaveLength(1);
+    expect(dot).toContain(`capi -> o${x.id} [style=dashed color="${DRAW_COLORS.capi}" fontcolor="${DRAW_COLORS.capi}" penwidth=1.6 label="2 refs, not given back\\next.mjs:12:7" tooltip="2 refs, not given back, taken at ${site}" class="capi"];`);
+    expect(dot).toContain(`capi -> o${x.id} [style=dashed color="${DRAW_COLORS.capi}" fontcolor="${DRAW_COLORS.capi}" penwidth=1.6 label="not given back" tooltip="not given back" class="capi"];`);
+    expect(toDot(s)).not.toContain('capi');
+  });
+
+  it('the talk\'s pictures: every holder accounted, nothing unexplained; unguarded runtimes skip the accounting', async () => {
+    for (const name of ['exp_0', 'exp_5', 'exp_5_gc_collect']) {
+      const d = await drawScenario(name);
+      for (const f of d.frames) {
+        expectAccounted(f.snapshot);
+        expect(f.dot).not.toContain('unexplained');
+      }
+    }
+    using rt = Runtime.create({ guard: false });
+    using l = rt.list([1]);
+    rt.capi.Py_INCREF(l.id);
+    const s = snapshot(rt, { l });
+    expect(s.accounted).toBe(false);
+    expect(s.nodes.every((n) => n.holders === undefined && n.unexplained === undefined)).toBe(true);
+    expect(toDot(s)).not.toMatch(/unexplained|capi/);
+    rt.capi.Py_DECREF(l.id);
+    using guarded = Runtime.create();
+    expect(snapshot(guarded, {}, { account: false }).accounted).toBe(false);
   });
 });
 

@@ -4,7 +4,7 @@
  *   0  success (run: every run ended ok, or the outcome the expectations file lists for it)
  *   1  compare: a cell differs from the expectations; memtest: memory-growth; run: a run did
  *      not end as expected
- *   2  usage error (unknown scenario / option)
+ *   2  usage error (unknown scenario / option; explain: a step the run never reached)
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
@@ -18,6 +18,7 @@ import { executeScenario, type RunResult } from '../scenarios/define.js';
 import { svgLineChart } from './svg.js';
 import { asciiMemChart, memSeriesJson } from './memchart.js';
 import { drawScenario } from '../draw/scenario.js';
+import { explainScenario, formatScenarioExplanation } from '../scenarios/explain.js';
 
 const EXIT_OK = 0;
 const EXIT_DIFF = 1;
@@ -58,7 +59,8 @@ Examples:
   refcount-lab compare --format md
   refcount-lab memtest --build nodealloc --iterations 20 --max-rss 2000 --plot mem.svg
   refcount-lab stats exp_0
-  refcount-lab draw exp_0 --out frames/exp_0`,
+  refcount-lab draw exp_0 --out frames/exp_0
+  refcount-lab explain exp_0 --step 3`,
   );
 
 program
@@ -301,6 +303,31 @@ program
       for (const f of d.frames) process.stdout.write(`${o.out}/${f.file}  ${f.line}\n`);
       process.stdout.write(`${o.out}/index.html  (${d.frames.length} frames; outcome ${d.outcome.kind})\n`);
     }
+  });
+
+program
+  .command('explain')
+  .description("who holds each reference of a scenario's named objects at one step (rt.refs.explain): container slots, Refs, the runtime, the C API, and what nothing explains")
+  .argument('<scenario>', 'a scenario name or a user scenario file')
+  .addOption(new Option('--build <build>', 'release | debug | nodealloc').default('release'))
+  .option('--step <n>', 'the step, numbered as `draw` numbers its frames (default: the last, when the run ended)')
+  .option('--separators', "count the '**********' lines as steps too (as draw --separators)")
+  .option('--json', 'machine-readable output')
+  .addHelpText(
+    'after',
+    '\nRuns guarded, in this process: a use after free ends the run with an outcome, and the last step explains the heap it left.\nExamples:\n  refcount-lab explain exp_0 --step 3\n  refcount-lab explain exp_5 --step 3 --json\n  refcount-lab explain ./my_exp.mjs --build debug',
+  )
+  .action(async (name: string, o: { build: string; step?: string; separators?: boolean; json?: boolean }) => {
+    const builds = buildsOf(o.build);
+    if (builds.length !== 1) usage('explain takes one build (release, debug or nodealloc)');
+    const step = o.step === undefined ? undefined : Number(o.step);
+    if (step !== undefined && !(Number.isInteger(step) && step >= 1)) usage('--step must be a positive integer');
+    const s = await loadScenario(name).catch((e: Error) => usage(e.message));
+    const e = explainScenario(s, { build: builds[0] as Build, separators: !!o.separators, ...(step !== undefined ? { step } : {}) });
+    if (e.at === null) usage(`no step ${step}: ${formatScenarioExplanation(e).trimEnd()}`);
+    if (o.json) process.stdout.write(JSON.stringify(e, null, 2) + '\n');
+    else process.stdout.write(formatScenarioExplanation(e));
+    process.exitCode = EXIT_OK;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

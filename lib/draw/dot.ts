@@ -6,7 +6,14 @@
  *   refcount "immortal (4294967295)"; freed objects: grey, dashed border, "freed";
  *   cycle edges and boxes in a cycle: red; an `id(...)` kept as a number: a dashed grey arrow
  *   labelled "id" (it is not a reference and does not count).
+ * Every reference arrow is labelled with its holder: `ref` from a name (a Ref), the slot from a
+ * container (`.attr`, `[3]`, `['k']`...). In an accounted snapshot (a guarded runtime), the
+ * references taken through the C API and not given back are dashed teal arrows from a "C API"
+ * box (labelled with the call site when the runtime knows it), and an object whose holders do
+ * not add up gets a red note, `+N unexplained` (taken, never given back) or `-N unexplained`
+ * (released behind a holder's back: an extra Py_DECREF).
  */
+import type { Holder } from '../runtime/index.js';
 import type { HeapNode, HeapSnapshot } from './snapshot.js';
 
 export interface DotOptions {
@@ -29,7 +36,13 @@ export const COLORS = {
   cycle: '#d62828',
   edge: '#1f2937',
   idEdge: '#9ca3af',
+  capi: '#0f766e',
+  unexplained: '#dc2626',
+  unexplainedFill: '#fee2e2',
 } as const;
+
+/** The node of the "C API" box (the holder of the references taken through capi.*). */
+const CAPI_NODE = 'capi';
 
 /** Escapes text for an HTML-like label. */
 export function esc(s: string): string {
@@ -103,9 +116,11 @@ export function toDot(s: HeapSnapshot, options: DotOptions = {}): string {
     const c = options.caption ? `<BR/><FONT FACE="monospace" POINT-SIZE="13">${esc(options.caption)}</FONT>` : '';
     out.push(`  labelloc="t"; labeljust="l"; fontname="Helvetica"; fontsize=16; label=<${t}${c}>;`);
   }
-  if (s.roots.length) {
+  const capi = s.nodes.flatMap((n) => (n.holders ?? []).filter((h) => h.kind === 'capi').map((h) => ({ to: n.id, h })));
+  if (s.roots.length || capi.length) {
     out.push('  { rank=same;');
     for (const r of s.roots) out.push(`    ${nameId(r.name)} [label=${nameLabel(r.name)} tooltip=${q(r.name)}];`);
+    if (capi.length) out.push(`    ${CAPI_NODE} [label=${capiLabel()} tooltip="references taken through the C API (Py_INCREF, Py_NewRef) and not given back" class="capi"];`);
     out.push('  }');
   }
   for (const n of s.nodes) {
@@ -113,7 +128,7 @@ export function toDot(s: HeapSnapshot, options: DotOptions = {}): string {
     out.push(`  ${nodeId(n.id)} [label=${objectLabel(n, details)} tooltip=${q(tip)} class=${q(classOf(n))}];`);
   }
   for (const r of s.roots) {
-    if (r.kind === 'ref') out.push(`  ${nameId(r.name)} -> ${nodeId(r.to)} [penwidth=1.6];`);
+    if (r.kind === 'ref') out.push(`  ${nameId(r.name)} -> ${nodeId(r.to)} [penwidth=1.6 label="ref"];`);
     else out.push(`  ${nameId(r.name)} -> ${nodeId(r.to)} [style=dashed color="${COLORS.idEdge}" fontcolor="${COLORS.idEdge}" label="id"];`);
   }
   for (const e of s.edges) {
@@ -122,10 +137,41 @@ export function toDot(s: HeapSnapshot, options: DotOptions = {}): string {
     if (e.label === '__class__') attrs.push('style=dotted');
     out.push(`  ${nodeId(e.from)} -> ${nodeId(e.to)} [${attrs.join(' ')}];`);
   }
+  for (const { to, h } of capi) out.push(`  ${CAPI_NODE} -> ${nodeId(to)} [${capiEdgeAttrs(h)}];`);
+  for (const n of s.nodes) if (n.unexplained) out.push(...unexplainedNote(n.id, n.unexplained));
   if (s.truncated) out.push('  truncated [label="… more objects (maxNodes)" fontcolor="#6b7280"];');
   if (options.legend) out.push(legend());
   out.push('}');
   return out.join('\n') + '\n';
+}
+
+function capiLabel(): string {
+  return (
+    `<<TABLE BORDER="1" CELLBORDER="1" CELLSPACING="0" CELLPADDING="5" BGCOLOR="white" COLOR="${COLORS.capi}">` +
+    `<TR><TD BGCOLOR="${COLORS.capi}"><FONT COLOR="white"><B>C API</B></FONT></TD></TR>` +
+    `<TR><TD><FONT POINT-SIZE="10">Py_INCREF, Py_NewRef</FONT></TD></TR></TABLE>>`
+  );
+}
+
+/** A C API holder's arrow: how many references, and the call site (its file name and line;
+ * the whole path in the tooltip). */
+function capiEdgeAttrs(h: Holder): string {
+  const what = `${h.count === 1 ? '' : `${h.count} refs, `}not given back`;
+  const label = h.site === undefined ? what : `${what}\n${h.site.split(/[\\/]/).pop() as string}`;
+  const tip = h.site === undefined ? what : `${what}, taken at ${h.site}`;
+  return `style=dashed color="${COLORS.capi}" fontcolor="${COLORS.capi}" penwidth=1.6 label=${q(label)} tooltip=${q(tip)} class="capi"`;
+}
+
+/** A red note on an object whose holders do not add up, and its arrow. */
+function unexplainedNote(addr: number, unexplained: number): string[] {
+  const id = `u${addr}`;
+  const text = unexplained > 0 ? `+${unexplained} unexplained\ntaken, never given back` : `${unexplained} unexplained\nreleased behind a holder's back`;
+  // +N: references nobody accounts for point at it; -N: references its holders no longer own
+  const arrow = unexplained > 0 ? '' : ' style=dashed arrowhead=tee';
+  return [
+    `  ${id} [shape=note style=filled fillcolor="${COLORS.unexplainedFill}" color="${COLORS.unexplained}" fontcolor="${COLORS.unexplained}" fontsize=11 label=${q(text)} class="unexplained"];`,
+    `  ${id} -> ${nodeId(addr)} [color="${COLORS.unexplained}" penwidth=1.6${arrow} class="unexplained"];`,
+  ];
 }
 
 function classOf(n: HeapNode): string {
@@ -146,6 +192,8 @@ function legend(): string {
     cell(COLORS.freed, '<FONT POINT-SIZE="10">freed memory</FONT>') +
     cell(COLORS.cycle, `<FONT POINT-SIZE="10" COLOR="${COLORS.cycle}">reference cycle</FONT>`) +
     `<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="${COLORS.idEdge}">- - → id only (not a reference)</FONT></TD></TR>` +
+    `<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="${COLORS.capi}">- - → taken through the C API, not given back</FONT></TD></TR>` +
+    cell(COLORS.unexplainedFill, `<FONT POINT-SIZE="10" COLOR="${COLORS.unexplained}">±N unexplained (no holder accounts for it)</FONT>`, ` COLOR="${COLORS.unexplained}"`) +
     `</TABLE>>];`
   );
 }

@@ -51,9 +51,11 @@ export function showBackrefs(ref: Ref, options: RefsOptions = {}): Picture {
   const target = ref.id;
   const nodes = new Map<Address, HeapNode>();
   const edges: HeapEdge[] = [];
+  let accounted = false;
   const one = (a: Address): HeapNode => {
-    // A one-object snapshot: reads the box without walking further.
+    // A one-object snapshot: reads the box (and its holders) without walking further.
     const s = snapshot(rt, { x: a }, { depth: 0 });
+    accounted = s.accounted;
     return s.nodes[0] as HeapNode;
   };
   nodes.set(target, one(target));
@@ -81,6 +83,7 @@ export function showBackrefs(ref: Ref, options: RefsOptions = {}): Picture {
     nodes: fresh,
     edges,
     truncated: nodes.size >= maxNodes,
+    accounted,
   };
   return picture(s, options);
 }

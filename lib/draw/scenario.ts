@@ -6,21 +6,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Build } from '../runtime/index.js';
-import { executeScenario, type Outcome, type Scenario, type ScenarioContext } from '../scenarios/define.js';
+import { outcomeSummary, type Outcome, type Scenario } from '../scenarios/define.js';
+import { runSteps, type Step } from '../scenarios/steps.js';
 import { loadScenario } from '../scenarios/registry.js';
 import { toDot, esc } from './dot.js';
 import { snapshot, type HeapSnapshot, type SnapshotOptions } from './snapshot.js';
 import { toSvg } from './svg.js';
 
-export interface Frame {
-  /** 1-based, in print order. */
-  readonly step: number;
-  /** The printed line (the last frame: `[end: <outcome>]`). */
-  readonly line: string;
-  /** True for the last frame, taken when the run ended (not at a print). */
-  readonly end: boolean;
-  /** Everything printed up to and including this line. */
-  readonly stdout: string;
+/** One picture per step of the run (steps as {@link runSteps} numbers them). */
+export interface Frame extends Step {
   readonly snapshot: HeapSnapshot;
   readonly dot: string;
   /** Filled in when the frames are rendered (drawScenario with `svg: true` or `out`). */
@@ -52,48 +46,24 @@ export interface DrawnScenario {
   readonly html: string;
 }
 
-const SEPARATOR = /^\*+$/;
-
-/** Runs the scenario, one frame per printed line. */
+/** Runs the scenario, one frame per step (a printed line; the end of the run). */
 export async function drawScenario(scenarioOrName: Scenario | string, options: DrawScenarioOptions = {}): Promise<DrawnScenario> {
   const scenario = typeof scenarioOrName === 'string' ? await loadScenario(scenarioOrName) : scenarioOrName;
   const build = options.build ?? 'release';
   const frames: Frame[] = [];
-  let stdout = '';
   let previous: HeapSnapshot | undefined;
-  const capture = (ctx: ScenarioContext, line: string, end: boolean): void => {
-    const snap = snapshot(ctx.rt, ctx.names(), { ...options.snapshot, ...(previous ? { previous } : {}) });
-    previous = snap;
-    const step = frames.length + 1;
-    frames.push({
-      step,
-      line,
-      end,
-      stdout,
-      snapshot: snap,
-      dot: toDot(snap, { title: `${scenario.name} [${build}] — ${end ? 'end' : `step ${step}`}`, caption: line }),
-      file: `frame-${String(step).padStart(2, '0')}.svg`,
-    });
-  };
-  const outcome = executeScenario(
+  const { outcome } = runSteps(
     scenario,
-    build,
-    options.guard ?? true,
-    (t) => {
-      stdout += t;
-    },
-    options.options ?? {},
-    () => {},
-    {
-      afterPrint(ctx, line) {
-        if (!options.separators && SEPARATOR.test(line)) return;
-        capture(ctx, line, false);
-      },
-      // The last picture: the names when the run ended (after exp_5's gc.collect(), the
-      // cycle is gone and root_id names freed memory).
-      atEnd(ctx, outcome) {
-        capture(ctx, `[end: ${outcome.kind}]`, true);
-      },
+    { build, guard: options.guard ?? true, separators: options.separators ?? false, options: options.options ?? {} },
+    (ctx, step) => {
+      const snap = snapshot(ctx.rt, ctx.names(), { ...options.snapshot, ...(previous ? { previous } : {}) });
+      previous = snap;
+      frames.push({
+        ...step,
+        snapshot: snap,
+        dot: toDot(snap, { title: `${scenario.name} [${build}] — ${step.end ? 'end' : `step ${step.step}`}`, caption: step.line }),
+        file: `frame-${String(step.step).padStart(2, '0')}.svg`,
+      });
     },
   );
   if (options.svg || options.out) for (const f of frames) f.svg = await toSvg(f.dot);
@@ -104,10 +74,6 @@ export async function drawScenario(scenarioOrName: Scenario | string, options: D
     writeFileSync(join(options.out, 'index.html'), html);
   }
   return { scenario: scenario.name, build, outcome, frames, html };
-}
-
-function outcomeText(o: Outcome): string {
-  return o.kind + (o.code ? ` (${o.code})` : '') + (o.detail ? `: ${(o.detail.split('\n')[0] as string).slice(0, 100)}` : '');
 }
 
 /** A self-contained page: the SVGs inline, ←/→ (or space, Home/End) step through them. */
@@ -141,7 +107,7 @@ function indexHtml(scenario: Scenario, build: Build, outcome: Outcome, frames: F
 <main>
 ${slides || '<p>This scenario printed nothing.</p>'}
 </main>
-<footer>outcome: ${esc(outcomeText(outcome))} · ← / → step through the frames (Home / End: first / last)</footer>
+<footer>outcome: ${esc(outcomeSummary(outcome))} · ← / → step through the frames (Home / End: first / last)</footer>
 <script>
 (function () {
   var slides = document.querySelectorAll('.slide');

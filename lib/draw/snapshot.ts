@@ -6,7 +6,7 @@
  */
 import { nativeOf } from '../internal.js';
 import { RefcountError } from '../errors.js';
-import type { Address, Ref, Runtime } from '../runtime/index.js';
+import type { Address, Holder, Ref, Runtime } from '../runtime/index.js';
 
 /** Where an object is as far as the cycle collector is concerned. */
 export type GcState = 'untracked' | 'generation 0' | 'generation 1' | 'generation 2' | 'permanent' | 'freed' | 'unknown';
@@ -35,6 +35,12 @@ export interface HeapNode {
   readonly inCycle: boolean;
   /** Freed objects: the word at offset 0 (the stale ob_refcnt) if the memory is still readable. */
   readonly staleWord?: number | bigint | null;
+  /** Who holds its references (`rt.refs.explain`): live mortal objects of an accounted
+   * snapshot ({@link HeapSnapshot.accounted}). The holders and `unexplained` add up to `refcnt`. */
+  readonly holders?: readonly Holder[];
+  /** References no holder accounts for: positive, taken and never given back; negative, released
+   * behind a holder's back (an extra Py_DECREF). Present with `holders`. */
+  readonly unexplained?: number;
 }
 
 /** One reference from a container / instance to an object. */
@@ -63,6 +69,9 @@ export interface HeapSnapshot {
   readonly edges: readonly HeapEdge[];
   /** True when maxNodes cut the walk short. */
   readonly truncated: boolean;
+  /** True when each live mortal node carries its `holders` and `unexplained` (a guarded runtime,
+   * `account` not turned off). */
+  readonly accounted: boolean;
 }
 
 export type Roots = Readonly<Record<string, Ref | Address | null | undefined>>;
@@ -77,6 +86,9 @@ export interface SnapshotOptions {
   readonly expandTypes?: boolean;
   /** A previous snapshot: a freed object keeps the type it had there ("was A"). */
   readonly previous?: HeapSnapshot;
+  /** Account for each live mortal object's references with `rt.refs.explain` (default true;
+   * guarded runtimes only, skipped in unguarded ones). Each costs one walk of the live heap. */
+  readonly account?: boolean;
 }
 
 const VALUE_MAX = 48;
@@ -189,14 +201,24 @@ export function snapshot(rt: Runtime, roots: Roots, options: SnapshotOptions = {
   const sizeOf = new Map<number, number>();
   for (const c of scc.values()) sizeOf.set(c, (sizeOf.get(c) ?? 0) + 1);
   const inCycle = (a: Address) => selfLoop.has(a) || (sizeOf.get(scc.get(a) as number) ?? 0) > 1;
+  // An unguarded runtime keeps no registry of live objects to account with: no accounting.
+  const accounted = (options.account ?? true) && rt.guard && !rt.closed;
   return {
     build: rt.build,
     guard: rt.guard,
     roots: outRoots,
-    nodes: [...nodes.values()].map((x) => ({ ...x, inCycle: inCycle(x.id) })),
+    nodes: [...nodes.values()].map((x) => ({ ...x, inCycle: inCycle(x.id), ...(accounted ? account(rt, x) : {}) })),
     edges: kept.map((e) => ({ ...e, cycle: e.from === e.to || (scc.get(e.from) === scc.get(e.to) && inCycle(e.from)) })),
     truncated,
+    accounted,
   };
+}
+
+/** The holders of a live mortal object's references (rt.refs.explain reads, never increfs). */
+function account(rt: Runtime, x: Omit<HeapNode, 'inCycle'>): Pick<HeapNode, 'holders' | 'unexplained'> {
+  if (x.state !== 'live' || x.immortal) return {};
+  const e = rt.refs.explain(x.id);
+  return { holders: e.holders, unexplained: e.unexplained };
 }
 
 /** The value cell: repr for atomic objects, `attr=value` for instances, sizes for containers. */

@@ -120,6 +120,11 @@ export function outcomeOfError(err: unknown): Outcome {
   return { kind: 'error', detail: err instanceof Error ? (err.stack ?? err.message) : String(err) };
 }
 
+/** An outcome in one line: its kind, the error code, the first line of its detail. */
+export function outcomeSummary(o: Outcome, max = 100): string {
+  return o.kind + (o.code ? ` (${o.code})` : '') + (o.detail ? `: ${(o.detail.split('\n')[0] as string).slice(0, max)}` : '');
+}
+
 /** Hooks of {@link executeScenario} (the pictures use them). */
 export interface ExecuteHooks {
   /** Called after each printed line, with the context (the heap and the names at that line). */

@@ -2,7 +2,11 @@
  * Scenarios: the talk's experiments replayed against the API, user scenarios, the runners.
  * See docs/cli.md ("Writing your own scenario").
  */
-export { defineScenario, executeScenario, refcountsOf, outcomeOfError } from './define.js';
+export { defineScenario, executeScenario, refcountsOf, outcomeOfError, outcomeSummary } from './define.js';
+export { runSteps } from './steps.js';
+export type { Step, StepOptions } from './steps.js';
+export { explainScenario, formatScenarioExplanation } from './explain.js';
+export type { NamedObject, ExplainedStep, ScenarioExplanation, ExplainScenarioOptions } from './explain.js';
 export type { ExecuteHooks } from './define.js';
 export { Names } from './names.js';
 export type { NameValue } from './names.js';
