@@ -4,7 +4,7 @@
 // decref had no owner; the C API's references are holders with their call sites.
 import { describe, expect, it } from 'vitest';
 import { BUILDS, Runtime, RefcountError, NegativeRefcountError, type HistoryEvent } from '../lib/index.js';
-import { executeScenario, findScenario } from '../lib/scenarios/index.js';
+import { executeScenario, explainScenario, findScenario } from '../lib/scenarios/index.js';
 
 const HERE = new URL(import.meta.url).pathname;
 
@@ -261,4 +261,19 @@ describe("the talk's exp_1, exp_2, exp_3 in a tracking runtime", () => {
       }
     });
   }
+});
+
+describe('refcount-lab explain --track', () => {
+  it("names the line of the scenario that made each Ref holding exp_0's object", () => {
+    const scenario = findScenario('exp_0');
+    if (scenario === undefined) throw new Error('no exp_0');
+    const e = explainScenario(scenario, { step: 3, track: true });
+    const obj = e.at?.objects.find((o) => o.names.includes('a'));
+    const refs = obj?.explanation?.holders.filter((h) => h.kind === 'ref') ?? [];
+    // a = A() and b = a: two Refs, made on two different lines of the scenario
+    expect(refs.map((h) => h.count)).toEqual([1, 1]);
+    for (const h of refs) expect(h.site).toMatch(/talk\.(ts|js):\d+:\d+$/);
+    expect(new Set(refs.map((h) => h.site)).size).toBe(2);
+    expect(obj?.explanation?.unexplained).toBe(0);
+  });
 });

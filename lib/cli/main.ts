@@ -312,18 +312,19 @@ program
   .addOption(new Option('--build <build>', 'release | debug | nodealloc').default('release'))
   .option('--step <n>', 'the step, numbered as `draw` numbers its frames (default: the last, when the run ended)')
   .option('--separators', "count the '**********' lines as steps too (as draw --separators)")
+  .option('--track', 'a tracking runtime: each Ref and C API reference is shown with the line that took it')
   .option('--json', 'machine-readable output')
   .addHelpText(
     'after',
     '\nRuns guarded, in this process: a use after free ends the run with an outcome, and the last step explains the heap it left.\nExamples:\n  refcount-lab explain exp_0 --step 3\n  refcount-lab explain exp_5 --step 3 --json\n  refcount-lab explain ./my_exp.mjs --build debug',
   )
-  .action(async (name: string, o: { build: string; step?: string; separators?: boolean; json?: boolean }) => {
+  .action(async (name: string, o: { build: string; step?: string; separators?: boolean; track?: boolean; json?: boolean }) => {
     const builds = buildsOf(o.build);
     if (builds.length !== 1) usage('explain takes one build (release, debug or nodealloc)');
     const step = o.step === undefined ? undefined : Number(o.step);
     if (step !== undefined && !(Number.isInteger(step) && step >= 1)) usage('--step must be a positive integer');
     const s = await loadScenario(name).catch((e: Error) => usage(e.message));
-    const e = explainScenario(s, { build: builds[0] as Build, separators: !!o.separators, ...(step !== undefined ? { step } : {}) });
+    const e = explainScenario(s, { build: builds[0] as Build, separators: !!o.separators, track: !!o.track, ...(step !== undefined ? { step } : {}) });
     if (e.at === null) usage(`no step ${step}: ${formatScenarioExplanation(e).trimEnd()}`);
     if (o.json) process.stdout.write(JSON.stringify(e, null, 2) + '\n');
     else process.stdout.write(formatScenarioExplanation(e));

@@ -53,13 +53,15 @@ export interface ExplainScenarioOptions {
   /** Count the `**********` separator lines as steps too (as `draw --separators`). */
   readonly separators?: boolean;
   readonly options?: ScenarioOptions;
+  /** A tracking runtime: each Ref holder and C API reference comes with the line that took it. */
+  readonly track?: boolean;
 }
 
 /** Runs the scenario (guarded, in this process) and explains its named objects at one step. */
 export function explainScenario(scenario: Scenario, o: ExplainScenarioOptions = {}): ScenarioExplanation {
   const build = o.build ?? 'release';
   let at: ExplainedStep | null = null;
-  const { outcome, steps } = runSteps(scenario, { build, guard: true, separators: o.separators ?? false, options: o.options ?? {} }, (ctx, s) => {
+  const { outcome, steps } = runSteps(scenario, { build, guard: true, separators: o.separators ?? false, options: o.options ?? {}, track: o.track ?? false }, (ctx, s) => {
     if (o.step === undefined ? !s.end : s.step !== o.step) return;
     // Names in binding order; several names may point at one object.
     const byAddress = new Map<Address, { names: string[]; ids: string[] }>();

@@ -26,6 +26,8 @@ export interface StepOptions {
   /** Also count the separator lines (`**********`) as steps (default false). */
   readonly separators?: boolean;
   readonly options?: ScenarioOptions;
+  /** A tracking runtime (default false). */
+  readonly track?: boolean;
 }
 
 const SEPARATOR = /^\*+$/;
@@ -58,6 +60,7 @@ export function runSteps(scenario: Scenario, o: StepOptions, onStep: (ctx: Scena
         onStep(ctx, { step: ++steps, line: `[end: ${outcome.kind}]`, end: true, stdout });
       },
     },
+    { track: o.track ?? false },
   );
   return { outcome, steps };
 }
