@@ -115,6 +115,7 @@ step(
     blocks.explainMyExp = docBlock('docs/cli.md', 'cli-explain-my-exp');
     blocks.pictures = docBlock('docs/pictures.md', 'pictures-from-code');
     blocks.reliability = docBlock('docs/reliability.md', 'reliability-expect-no-leaks');
+    blocks.extraDecref = docBlock('docs/provenance.md', 'provenance-extra-decref');
     return `${Object.keys(blocks).length} blocks`;
   },
   { setup: true },
@@ -240,6 +241,19 @@ step('README "Who holds each reference" prints the extra Py_DECREF as documented
   for (const line of [/str object at 0x[0-9a-f]+: refcount 2/, /1 {2}container list at 0x[0-9a-f]+ \[0\]/, /1 {2}ref {7}live Refs/, /-1 {2}unexplained: a holder's reference was released behind its back/]) {
     check(line.test(r.stdout), `refs block did not print ${line}`, r);
   }
+});
+
+step('docs/provenance.md\'s worked example names the extra Py_DECREF', () => {
+  writeFileSync(join(proj, 'example.mjs'), blocks.extraDecref);
+  const r = ok(node('example.mjs'), 'node example.mjs');
+  const lines = [
+    /^ERR_USE_AFTER_FREE: the object at 0x[0-9a-f]+ has been deallocated \(use after free\)$/m,
+    /^ERROR: refcount-lab: heap-use-after-free on a 'A' object at 0x[0-9a-f]+$/m,
+    /^freed by Ref\.delitem here:\n {4}#0 Ref\.delitem at \S+example\.mjs:15:7$/m,
+    /^previously allocated here:\n {4}#0 A\.new at \S+example\.mjs:12:16$/m,
+    /^the decref that had no owner \(refcount 2 -> 1\):\n {4}#0 capi\.Py_DECREF at \S+example\.mjs:9:11$/m,
+  ];
+  for (const line of lines) check(line.test(r.stdout), `the example did not print ${line}`, r);
 });
 
 step('docs/pictures.md "From code" runs', () => {
