@@ -271,6 +271,26 @@ describe('regressions', () => {
     });
   }
 
+  for (const build of ['release', 'debug'] as const) {
+    it(`reading a dangling item out of its container is ERR_USE_AFTER_FREE, not an incref of a freed block (${build})`, () => {
+      using rt = Runtime.create({ build });
+      allowLeaks(rt, 'the containers hold a dangling pointer on purpose');
+      const A = rt.defineClass('A');
+      const s = rt.str('held by three containers, then freed');
+      const l = rt.list([s]);
+      const d = rt.dict([['k', s]]);
+      const o = A.new({ x: s });
+      for (let i = 0; i < 3; i++) rt.capi.Py_DECREF(s.id);
+      s.release(); // freed; every container still points at it
+      expect(code(() => l.getitem(0))).toBe('ERR_USE_AFTER_FREE');
+      expect(code(() => d.getitem('k'))).toBe('ERR_USE_AFTER_FREE');
+      expect(code(() => o.getattr('x'))).toBe('ERR_USE_AFTER_FREE');
+      expect(code(() => l.value())).toBe('ERR_USE_AFTER_FREE');
+      expect(code(() => o.value())).toBe('ERR_USE_AFTER_FREE');
+      expect(rt.capi.validateHeap()).toBeNull(); // no freed block was written to
+    });
+  }
+
   it('untrack_tuples is one pass in list order: an outer tuple stays tracked a collection longer (CPython 3.12.1)', () => {
     using rt = Runtime.create({ build: 'release' });
     rt.gc.disable();

@@ -30,8 +30,10 @@ ToJs::Children ToJs::children(PyObject* op) {
   Children out;
   if (walkproc walk = Py_TYPE(op)->tp_walk) walk(op, WalkMode::All, collect_child, &out);
   for (auto& kid : out) {
-    Py_INCREF(rt, kid.second);
-    held.push_back(kid.second);
+    // each child is held while it converts; a dangling one (guarded) is the error, not an incref
+    PyObject* child = new_ref_to_item(rt, kid.second);
+    if (child == nullptr) throw_pending(env, h);
+    held.push_back(child);
   }
   return out;
 }

@@ -96,6 +96,13 @@ RCL_ALWAYS_INLINE PyObject* Py_NewRef(Runtime& rt, PyObject* op) {
   Py_INCREF(rt, op);
   return op;
 }
+// A new reference to an item read out of a container for the API's caller (getitem, getattr).
+// Guarded: an item freed behind its container's back (an extra Py_DECREF) is
+// ERR_USE_AFTER_FREE and nullptr — the incref would write into a freed block.
+RCL_ALWAYS_INLINE PyObject* new_ref_to_item(Runtime& rt, PyObject* item) {
+  if (RCL_UNLIKELY(rt.guard) && rt.checked_object(reinterpret_cast<uintptr_t>(item)) == nullptr) return nullptr;
+  return Py_NewRef(rt, item);
+}
 RCL_ALWAYS_INLINE PyObject* Py_XNewRef(Runtime& rt, PyObject* op) {
   Py_XINCREF(rt, op);
   return op;

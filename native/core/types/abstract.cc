@@ -36,7 +36,7 @@ PyObject* PySequence_GetItem(Runtime& rt, PyObject* op, Py_ssize_t i) {
                  "IndexError");
     return nullptr;
   }
-  return Py_NewRef(rt, k == TypeKind::List ? PyList_ITEM(op, i) : PyTuple_ITEM(op, i));
+  return new_ref_to_item(rt, k == TypeKind::List ? PyList_ITEM(op, i) : PyTuple_ITEM(op, i));
 }
 
 static bool require_dict(Runtime& rt, PyObject* op, const char* what) {
@@ -53,7 +53,7 @@ PyObject* PyMapping_GetItem(Runtime& rt, PyObject* op, PyObject* key) {
     if (!rt.has_error()) rt.set_error(ErrorCode::Key, PyObject_Repr(rt, key), "KeyError");
     return nullptr;
   }
-  return Py_NewRef(rt, v);
+  return new_ref_to_item(rt, v);
 }
 
 static bool item_assignment(Runtime& rt, PyObject* op, bool del) {

@@ -301,7 +301,7 @@ PyObject* PyObject_GetAttr(Runtime& rt, PyObject* op, PyObject* name) {
     attribute_error(rt, op, name);
     return nullptr;
   }
-  return Py_NewRef(rt, found);
+  return new_ref_to_item(rt, found);
 }
 
 int PyObject_HasAttr(Runtime& rt, PyObject* op, PyObject* name) {
