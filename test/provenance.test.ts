@@ -3,7 +3,7 @@
 // use-after-free or a negative refcount says where the object was allocated, freed, and which
 // decref had no owner; the C API's references are holders with their call sites.
 import { describe, expect, it } from 'vitest';
-import { BUILDS, Runtime, RefcountError, NegativeRefcountError, type HistoryEvent } from '../lib/index.js';
+import { BUILDS, Ref, Runtime, RefcountError, NegativeRefcountError, type HistoryEvent } from '../lib/index.js';
 import { executeScenario, explainScenario, findScenario } from '../lib/scenarios/index.js';
 
 const HERE = new URL(import.meta.url).pathname;
@@ -275,5 +275,22 @@ describe('refcount-lab explain --track', () => {
     for (const h of refs) expect(h.site).toMatch(/talk\.(ts|js):\d+:\d+$/);
     expect(new Set(refs.map((h) => h.site)).size).toBe(2);
     expect(obj?.explanation?.unexplained).toBe(0);
+  });
+});
+
+describe('what a tracking runtime records', () => {
+  it('every Ref method that can take or drop a reference is recorded (a new one must be listed in track.ts)', () => {
+    using rt = Runtime.create({ track: true });
+    using r = rt.list();
+    const tracked = new Set(Object.getOwnPropertyNames(Object.getPrototypeOf(r)));
+    // the methods that only read: no reference is taken or dropped, nothing to record
+    const readOnly = new Set(['constructor', 'value', 'repr', 'toString', 'hasattr', 'len', 'contains']);
+    const methods = Object.getOwnPropertyNames(Ref.prototype).filter((m) => typeof Object.getOwnPropertyDescriptor(Ref.prototype, m)?.value === 'function');
+    expect(methods.filter((m) => !readOnly.has(m) && !tracked.has(m))).toEqual([]);
+    expect([...tracked].filter((m) => m !== 'constructor' && readOnly.has(m))).toEqual([]);
+    // and a runtime that does not track has plain Refs
+    using plain = Runtime.create();
+    using p = plain.list();
+    expect(Object.getPrototypeOf(p)).toBe(Ref.prototype);
   });
 });
