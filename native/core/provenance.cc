@@ -79,6 +79,11 @@ void Provenance::on_alloc(const PyObject* op) {
 }
 
 void Provenance::on_free(const PyObject* op) {
+  // An object leaving a free list for good (clear_freelists) died when it was parked there, and
+  // that was recorded then; its type word may hold the free list's link now (floats), so it is
+  // not read again.
+  auto it = latest_.find(reinterpret_cast<uintptr_t>(op));
+  if (it != latest_.end() && objects_.at(it->second).freed) return;
   ProvObject& o = object_for(op);
   o.freed = true;
   record(o, latest_[o.address], ProvKind::Free, op->ob_refcnt, 0, current_op(), current_site());

@@ -659,6 +659,19 @@ static void test_provenance() {
   if (rc != nullptr && rc->freed)
     CHECK(p.text(p.events()[rc->events.back()].op) == "gc collection of generation 2" &&
           p.text(p.events()[rc->events.back()].site) == "a.js:9:1");
+  // floats parked on the free list, then freed for good by a collection's clear_freelists():
+  // their type word is the list's link then, and their death was recorded when parked
+  std::vector<PyObject*> floats;
+  for (int i = 0; i < 8; i++) floats.push_back(PyFloat_FromDouble(rt, i + 0.5));
+  for (PyObject* f : floats) Py_DECREF(rt, f);
+  gc_collect(rt, 2);
+  for (PyObject* f : floats) {
+    const ProvObject* rf = p.find(reinterpret_cast<uintptr_t>(f));
+    CHECK(rf != nullptr && rf->freed == (kBuild != Build::NoDealloc) && p.text(rf->type) == "float");
+    size_t frees = 0;
+    for (uint32_t i : rf->events) frees += p.events()[i].kind == ProvKind::Free;
+    CHECK(frees == (kBuild != Build::NoDealloc ? 1u : 0u));
+  }
   Runtime plain(options(), &host);
   CHECK(plain.prov == nullptr);
 }
