@@ -44,6 +44,7 @@ export type {
   HolderKind,
   Audit,
   DanglingSlot,
+  DanglingRef,
 } from './runtime/index.js';
 export {
   RefcountError,
