@@ -50,6 +50,7 @@ export {
   RefcountError,
   NegativeRefcountError,
   MemoryCorruptionError,
+  TraceError,
   ERROR_CODES,
 } from './errors.js';
 export type { RefcountErrorCode, NegativeRefcountFacts, HistoryEvent, ObjectHistory, Provenance } from './errors.js';
@@ -95,3 +96,5 @@ export {
   LeakError,
 } from './leaks.js';
 export type { LeakSnapshot, LeakReport, TypeDelta, NoLeaksOptions } from './leaks.js';
+export { parseTrace, replayTrace, bisectTrace, formatTraceLine, formatBisect, LIFETIME_ERRORS } from './trace.js';
+export type { TraceLine, TraceReceiver, ReplayStep, ReplayOptions, ReplayResult, BisectOptions, BisectResult, Outstanding } from './trace.js';

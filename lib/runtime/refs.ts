@@ -205,7 +205,7 @@ export function formatExplanation(e: Explanation): string {
 /** An audit as text: 'ok', or each object that does not add up and each dangling slot. */
 export function formatAudit(a: Audit): string {
   if (a.ok) return `refs.audit(): ${a.objects} objects, every reference explained`;
-  const refs = a.danglingRefs.length === 0 ? '' : `, ${a.danglingRefs.length} dangling Refs`;
+  const refs = a.danglingRefs.length === 0 ? '' : `, ${a.danglingRefs.length} dangling Ref${a.danglingRefs.length === 1 ? '' : 's'}`;
   const out = [`refs.audit(): ${a.objects} objects, ${a.unexplained.length} with unexplained references, ${a.dangling.length} dangling slots${refs}`];
   for (const e of a.unexplained) out.push(formatExplanation(e));
   for (const d of a.dangling) out.push(`dangling: ${d.fromType} at ${hex(d.from)} ${d.label} -> ${hex(d.address)} (no live object)`);

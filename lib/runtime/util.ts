@@ -20,11 +20,27 @@ export const INSPECT_REPR_MAX = 200;
 const OWN = dirname(dirname(fileURLToPath(import.meta.url))) + sep;
 const FRAME = /\(?((?:file:\/\/)?[^()\s]+?):(\d+):(\d+)\)?\s*$/;
 
+// The site of the replayed trace line being run (lib/trace.ts), which stands for the caller.
+let siteOverride: string | undefined;
+
+/** @internal Runs `fn` with `site` as the call site of every operation it makes (a replayed
+ * trace line's own `trace:N`): no stack is read meanwhile. */
+export function withCallSite<T>(site: string, fn: () => T): T {
+  const outer = siteOverride;
+  siteOverride = site;
+  try {
+    return fn();
+  } finally {
+    siteOverride = outer;
+  }
+}
+
 /** The caller's location outside refcount-lab (`file:line:column`), from a stack trace, or
  * undefined when there is none (tracking runtimes only: a stack trace costs microseconds).
  * Frames of installed packages and of generated helpers (a transpiler's `using` support) are
  * passed over while a frame of the user's own code follows. */
 export function callSite(): string | undefined {
+  if (siteOverride !== undefined) return siteOverride;
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 32;
   const stack = new Error().stack;
