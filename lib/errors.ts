@@ -145,6 +145,19 @@ export class MemoryCorruptionError extends RefcountError {
   }
 }
 
+/** A trace that cannot be replayed as written (lib/trace.ts): a line that is not the JSON
+ * `rt.trace` writes, or one that names a Ref, class, weakref or callback no earlier line
+ * defined. */
+export class TraceError extends RefcountError {
+  /** The trace line it is about (its `seq`, or the 1-based line of the text), when known. */
+  readonly line: number | undefined;
+  constructor(message: string, line?: number) {
+    super('ERR_VALUE', line === undefined ? message : `trace line ${line}: ${message}`);
+    this.name = 'TraceError';
+    this.line = line;
+  }
+}
+
 interface NativeErrorDetails {
   pyType?: string;
   file?: string;

@@ -44,11 +44,13 @@ export type {
   HolderKind,
   Audit,
   DanglingSlot,
+  DanglingRef,
 } from './runtime/index.js';
 export {
   RefcountError,
   NegativeRefcountError,
   MemoryCorruptionError,
+  TraceError,
   ERROR_CODES,
 } from './errors.js';
 export type { RefcountErrorCode, NegativeRefcountFacts, HistoryEvent, ObjectHistory, Provenance } from './errors.js';
@@ -94,3 +96,5 @@ export {
   LeakError,
 } from './leaks.js';
 export type { LeakSnapshot, LeakReport, TypeDelta, NoLeaksOptions } from './leaks.js';
+export { parseTrace, replayTrace, bisectTrace, formatTraceLine, formatBisect, LIFETIME_ERRORS } from './trace.js';
+export type { TraceLine, TraceReceiver, ReplayStep, ReplayOptions, ReplayResult, BisectOptions, BisectResult, Outstanding } from './trace.js';

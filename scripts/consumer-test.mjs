@@ -7,6 +7,7 @@
 //   - docs/cli.md's custom scenario, through the commands docs/cli.md shows (npx refcount-lab run,
 //     npx refcount-lab explain),
 //   - docs/pictures.md's "From code" example,
+//   - docs/provenance.md's worked example: record a trace, npx refcount-lab replay and bisect,
 //   - docs/reliability.md's expectNoLeaks example, from a vitest test file of the project,
 //   - `import` and `require` of the package and each of its subpaths.
 // The code comes from the .md files themselves: each block is the fenced block right after a
@@ -116,6 +117,9 @@ step(
     blocks.pictures = docBlock('docs/pictures.md', 'pictures-from-code');
     blocks.reliability = docBlock('docs/reliability.md', 'reliability-expect-no-leaks');
     blocks.extraDecref = docBlock('docs/provenance.md', 'provenance-extra-decref');
+    blocks.record = docBlock('docs/provenance.md', 'provenance-record');
+    blocks.replay = docBlock('docs/provenance.md', 'provenance-replay');
+    blocks.bisect = docBlock('docs/provenance.md', 'provenance-bisect');
     return `${Object.keys(blocks).length} blocks`;
   },
   { setup: true },
@@ -279,6 +283,23 @@ step('docs/cli.md: npx refcount-lab explain on the custom scenario', () => {
     check(line.test(r.stdout), `explain did not print ${line}`, r);
   }
   return `npx ${cmd.join(' ')}`;
+});
+
+step('docs/provenance.md: record a trace, npx refcount-lab replay and bisect it', () => {
+  writeFileSync(join(proj, 'record.mjs'), blocks.record);
+  const rec = ok(node('record.mjs'), 'node record.mjs');
+  check(rec.stdout.includes('ERR_USE_AFTER_FREE') && existsSync(join(proj, 'bug.jsonl')), 'record.mjs did not record the use after free', rec);
+  const command = (block) => {
+    const cmd = block.trim().split(/\s+/);
+    check(cmd[0] === 'refcount-lab' && cmd.length > 1, `not a refcount-lab command: ${block}`);
+    return cmd;
+  };
+  // both end in 1: the trace has a bug
+  const replay = run('npx', ['--no-install', ...command(blocks.replay)], { cwd: proj });
+  check(replay.status === 1 && replay.stdout.includes('| debug | ERR_USE_AFTER_FREE at line 6;') && replay.stdout.includes('SIGSEGV at line 6'), 'replay did not print the documented matrix', replay);
+  const bisect = run('npx', ['--no-install', ...command(blocks.bisect)], { cwd: proj });
+  check(bisect.status === 1 && /the audit first fails after line 4:\n {2}#4 capi\.Py_DECREF\(id\(r3\)\) at .*record\.mjs:10:9/.test(bisect.stdout), 'bisect did not name line 4', bisect);
+  return 'replay: the matrix; bisect: line 4';
 });
 
 step('vitest in the project: expectNoLeaks from refcount-lab/testing, docs/reliability.md', () => {

@@ -194,8 +194,8 @@ export class World {
       return;
     }
     const unexplained = audit.unexplained.map((e) => [e.address, e.unexplained]);
-    if (audit.dangling.length !== 0 || unexplained.length !== held.size || unexplained.some(([a, u]) => held.get(a!) !== u)) {
-      expect({ unexplained, dangling: audit.dangling }, `refs.audit()\n${formatAudit(audit)}`).toEqual({ unexplained: [...held], dangling: [] });
+    if (audit.dangling.length !== 0 || audit.danglingRefs.length !== 0 || unexplained.length !== held.size || unexplained.some(([a, u]) => held.get(a!) !== u)) {
+      expect({ unexplained, dangling: audit.dangling, danglingRefs: audit.danglingRefs }, `refs.audit()\n${formatAudit(audit)}`).toEqual({ unexplained: [...held], dangling: [], danglingRefs: [] });
     }
   }
 

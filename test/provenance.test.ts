@@ -3,8 +3,9 @@
 // use-after-free or a negative refcount says where the object was allocated, freed, and which
 // decref had no owner; the C API's references are holders with their call sites.
 import { describe, expect, it } from 'vitest';
-import { BUILDS, Ref, Runtime, RefcountError, NegativeRefcountError, type HistoryEvent } from '../lib/index.js';
+import { BUILDS, Ref, Runtime, NegativeRefcountError, type HistoryEvent } from '../lib/index.js';
 import { executeScenario, explainScenario, findScenario } from '../lib/scenarios/index.js';
+import { thrown } from './helpers/errors.js';
 
 const HERE = new URL(import.meta.url).pathname;
 
@@ -17,15 +18,6 @@ function lineHere(): number {
 function lineOf(site: string | undefined): number {
   expect(site?.startsWith(HERE + ':')).toBe(true);
   return Number(site?.slice(HERE.length + 1).split(':')[0]);
-}
-function thrown(fn: () => unknown): RefcountError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof RefcountError) return e;
-    throw e;
-  }
-  throw new Error('did not throw');
 }
 const brief = (e: HistoryEvent) => `${e.kind} ${e.op} ${e.before ?? '-'}->${e.refcnt ?? '-'}${e.unowned ? ' unowned' : ''}${e.failed ? ' failed' : ''}`;
 

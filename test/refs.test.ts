@@ -93,6 +93,26 @@ describe('rt.refs.explain', () => {
     expect(formatAudit(audit)).toContain(`list at 0x${l.id.toString(16)} [1] -> 0x${addr.toString(16)} (no live object)`);
   });
 
+  it('a live Ref whose object was freed behind its back is a dangling Ref (release, debug); nodealloc keeps it at 0', () => {
+    for (const build of BUILDS) {
+      using rt = Runtime.create({ build, track: true });
+      allowLeaks(rt, 'a Ref is left pointing at a freed object on purpose');
+      const a = rt.list([1]);
+      const site = rt.refs.explain(a).holders.find((h) => h.kind === 'ref')?.site;
+      rt.capi.Py_DECREF(a.id); // the Ref's own reference: the list is freed under it
+      const audit = rt.refs.audit();
+      expect(audit.ok).toBe(false);
+      if (build === 'nodealloc') {
+        // nothing is freed: the object stays with a count of 0 under a Ref that owns one
+        expect(audit.danglingRefs).toEqual([]);
+        expect(audit.unexplained.map((e) => [e.address, e.unexplained])).toEqual([[a.id, -1]]);
+        continue;
+      }
+      expect(audit.danglingRefs).toEqual([{ address: a.id, count: 1, site }]);
+      expect(formatAudit(audit)).toContain(`dangling: 1 live Ref created at ${site} -> 0x${a.id.toString(16)} (freed behind its back)`);
+    }
+  });
+
   it('a tracking runtime names where each Ref was created; an untracked one groups them', () => {
     using rt = Runtime.create({ track: true });
     using s = rt.str('payload');

@@ -4,9 +4,11 @@
  *   0  success (run: every run ended ok, or the outcome the expectations file lists for it)
  *   1  compare: a cell differs from the expectations; memtest: memory-growth; run: a run did
  *      not end as expected
- *   2  usage error (unknown scenario / option; explain: a step the run never reached)
+ *      replay: a cell crashed, raised an error or failed its audit; bisect: it found a line
+ *   2  usage error (unknown scenario / option, a trace that cannot be read; explain: a step the run never reached)
  */
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { BENCH_GROUPS, formatMarkdown, formatTable, runBench, type BenchGroup } from '../bench/index.js';
 import { BUILDS, Runtime, type Build } from '../runtime/index.js';
@@ -19,6 +21,9 @@ import { svgLineChart } from './svg.js';
 import { asciiMemChart, memSeriesJson } from './memchart.js';
 import { drawScenario } from '../draw/scenario.js';
 import { explainScenario, formatScenarioExplanation } from '../scenarios/explain.js';
+import { TraceError } from '../errors.js';
+import { bisectTrace, formatBisect, parseTrace, type TraceLine } from '../trace.js';
+import { cellFails, formatReplayMatrix, runReplayCell } from './replay.js';
 
 const EXIT_OK = 0;
 const EXIT_DIFF = 1;
@@ -60,7 +65,9 @@ Examples:
   refcount-lab memtest --build nodealloc --iterations 20 --max-rss 2000 --plot mem.svg
   refcount-lab stats exp_0
   refcount-lab draw exp_0 --out frames/exp_0
-  refcount-lab explain exp_0 --step 3`,
+  refcount-lab explain exp_0 --step 3
+  refcount-lab replay trace.jsonl --build all
+  refcount-lab bisect trace.jsonl`,
   );
 
 program
@@ -329,6 +336,62 @@ program
     if (o.json) process.stdout.write(JSON.stringify(e, null, 2) + '\n');
     else process.stdout.write(formatScenarioExplanation(e));
     process.exitCode = EXIT_OK;
+  });
+
+// A trace file, read and checked (a usage error when it cannot be replayed as written).
+function readTrace(file: string): TraceLine[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    usage(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return parseTrace(text);
+  } catch (e) {
+    if (e instanceof TraceError) usage(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
+program
+  .command('replay')
+  .description("replay a trace (rt.trace.stop()'s JSON lines) under each build and mode, each in a child process, and print the matrix")
+  .argument('<trace>', 'a .jsonl file written from rt.trace.stop()')
+  .addOption(new Option('--build <build>', 'release | debug | nodealloc | all (or a comma-separated list)').default('release'))
+  .option('--modes <list>', 'guarded,unguarded', 'guarded,unguarded')
+  .option('--unguarded', 'unguarded only (raw C: a bad line may segfault; the CLI reports the signal and the line)')
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', '\nExamples:\n  refcount-lab replay trace.jsonl --build all\n  refcount-lab replay trace.jsonl --build debug --unguarded --json')
+  .action(async (file: string, o: { build?: string; modes: string; unguarded?: boolean; json?: boolean }) => {
+    const builds = buildsOf(o.build);
+    const modes = o.unguarded ? ['unguarded'] : o.modes.split(',').map((m) => m.trim());
+    for (const m of modes) if (m !== 'guarded' && m !== 'unguarded') usage(`unknown mode '${m}' (guarded, unguarded)`);
+    const lines = readTrace(file);
+    const jobs = builds.flatMap((b) => modes.map((m) => ({ b, guard: m === 'guarded' })));
+    const cells = await pool(jobs, 2, (j) => runReplayCell(file, j.b, j.guard));
+    if (o.json) process.stdout.write(JSON.stringify({ trace: file, lines: lines.length, cells }, null, 2) + '\n');
+    else process.stdout.write(formatReplayMatrix(file, lines, cells));
+    process.exitCode = cells.some(cellFails) ? EXIT_DIFF : EXIT_OK;
+  });
+
+program
+  .command('bisect')
+  .description('find the first line of a trace after which rt.refs.audit() fails (or the reference error, or the reference still outstanding at the end)')
+  .argument('<trace>', 'a .jsonl file written from rt.trace.stop()')
+  .addOption(new Option('--build <build>', 'release | debug | nodealloc').default('release'))
+  .option('--every-line', 'audit after every line, not only after those that go through the C API')
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', '\nReplayed once, in this process, guarded and tracking (docs/provenance.md).\nExample:\n  refcount-lab bisect trace.jsonl --build debug')
+  .action((file: string, o: { build: string; everyLine?: boolean; json?: boolean }) => {
+    const [build] = buildsOf(o.build);
+    const lines = readTrace(file);
+    const r = bisectTrace(lines, { build: build as Build, everyLine: o.everyLine === true, source: basename(file) });
+    if (o.json) {
+      const { audit: _audit, ...rest } = r;
+      process.stdout.write(JSON.stringify(rest, null, 2) + '\n');
+    } else process.stdout.write(formatBisect(r) + '\n');
+    process.exitCode = r.kind === 'clean' ? EXIT_OK : EXIT_DIFF;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

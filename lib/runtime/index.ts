@@ -12,6 +12,6 @@ export { SysModule, type MallocStats, type SizeClassStats } from './sys.js';
 export { GcModule, type GcCallback, type GcCallbackInfo } from './gc.js';
 export { CtypesModule, type CLong, type PyObjectCast, type PyObjectType } from './ctypes.js';
 export { CApi } from './capi.js';
-export { RefsModule, formatExplanation, formatAudit, type Explanation, type Holder, type HolderKind, type Audit, type DanglingSlot } from './refs.js';
+export { RefsModule, formatExplanation, formatAudit, type Explanation, type Holder, type HolderKind, type Audit, type DanglingSlot, type DanglingRef } from './refs.js';
 export { BUILDS } from '../binding.js';
 export type { Build, AllocatorName, ArenaAllocatorName, Address } from '../binding.js';

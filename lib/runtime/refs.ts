@@ -50,13 +50,25 @@ export interface DanglingSlot {
   readonly address: Address;
 }
 
+/** Live Refs that own a reference to an object that was freed behind their back (an extra
+ * `Py_DECREF` took their reference): the next use of them is a use after free. */
+export interface DanglingRef {
+  /** The address the Refs point at (no live object, or already another one's: see
+   * {@link Audit.unexplained}). */
+  readonly address: Address;
+  readonly count: number;
+  /** Where these Refs were created (a tracking runtime). */
+  readonly site?: string;
+}
+
 /** {@link RefsModule.audit}'s answer: the objects whose holders do not add up, explained. */
 export interface Audit {
   /** How many mortal live objects were accounted. */
   readonly objects: number;
   readonly unexplained: readonly Explanation[];
   readonly dangling: readonly DanglingSlot[];
-  /** No unexplained reference and no dangling slot. */
+  readonly danglingRefs: readonly DanglingRef[];
+  /** No unexplained reference, no dangling slot, no dangling Ref. */
   readonly ok: boolean;
 }
 
@@ -119,13 +131,24 @@ export class RefsModule {
     const unexplained: Explanation[] = [];
     const tracking = this.#rt.tracking;
     const o = acc.objects;
+    const live = new Set<Address>();
     for (let i = 0; i < o.length; i += 3) {
       const a = o[i] as Address;
+      live.add(a);
       const held = (o[i + 2] as number) + (refs.get(a)?.length ?? 0) + (classes.get(a) ?? 0) + (tracking ? n.capiHeld(a).length : 0);
       if (held !== o[i + 1]) unexplained.push(this.explain(a));
     }
     const dangling = acc.dangling.map(([from, label, address]) => ({ from, fromType: n.typeName(from), label, address }));
-    return { objects: o.length / 3, unexplained, dangling, ok: unexplained.length === 0 && dangling.length === 0 };
+    // a Ref's object is a mortal live one, an immortal (not in the account), or gone
+    const danglingRefs: DanglingRef[] = [];
+    for (const [a, list] of refs) {
+      if (live.has(a) || !isFreed(() => n.isImmortal(a))) continue;
+      const bySite = new Map<string | undefined, number>();
+      for (const r of list) bySite.set(refSite(r), (bySite.get(refSite(r)) ?? 0) + 1);
+      for (const [site, count] of bySite) danglingRefs.push(site === undefined ? { address: a, count } : { address: a, count, site });
+    }
+    const ok = unexplained.length === 0 && dangling.length === 0 && danglingRefs.length === 0;
+    return { objects: o.length / 3, unexplained, dangling, danglingRefs, ok };
   }
 
   /**
@@ -142,6 +165,18 @@ export class RefsModule {
 
   #unguarded(what: string): RefcountError {
     return new RefcountError('ERR_UNGUARDED', `refs.${what}() needs a guarded runtime: an unguarded one keeps no registry of live objects to walk`);
+  }
+}
+
+// Whether a guarded check of an address says it is no object any more (freed; or its arena
+// given back, which makes it no address of the runtime's at all).
+function isFreed(check: () => unknown): boolean {
+  try {
+    check();
+    return false;
+  } catch (e) {
+    if (e instanceof RefcountError && (e.code === 'ERR_USE_AFTER_FREE' || e.code === 'ERR_INVALID_ADDRESS')) return true;
+    throw e;
   }
 }
 
@@ -170,8 +205,11 @@ export function formatExplanation(e: Explanation): string {
 /** An audit as text: 'ok', or each object that does not add up and each dangling slot. */
 export function formatAudit(a: Audit): string {
   if (a.ok) return `refs.audit(): ${a.objects} objects, every reference explained`;
-  const out = [`refs.audit(): ${a.objects} objects, ${a.unexplained.length} with unexplained references, ${a.dangling.length} dangling slots`];
+  const refs = a.danglingRefs.length === 0 ? '' : `, ${a.danglingRefs.length} dangling Ref${a.danglingRefs.length === 1 ? '' : 's'}`;
+  const out = [`refs.audit(): ${a.objects} objects, ${a.unexplained.length} with unexplained references, ${a.dangling.length} dangling slots${refs}`];
   for (const e of a.unexplained) out.push(formatExplanation(e));
   for (const d of a.dangling) out.push(`dangling: ${d.fromType} at ${hex(d.from)} ${d.label} -> ${hex(d.address)} (no live object)`);
+  for (const d of a.danglingRefs)
+    out.push(`dangling: ${d.count} live Ref${d.count === 1 ? '' : 's'}${d.site === undefined ? '' : ` created at ${d.site}`} -> ${hex(d.address)} (freed behind ${d.count === 1 ? 'its' : 'their'} back)`);
   return out.join('\n');
 }

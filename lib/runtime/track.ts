@@ -2,10 +2,10 @@
  * Tracking runtimes (`Runtime.create({ track: true })`). Every call of the API that takes or
  * drops references (Ref creation and the Ref methods that change counts, the constructors,
  * `C.new`, the C API's incref / decref / new-reference / write functions, the gc calls that
- * return or free objects) is bracketed for the core's history (native/core/provenance.h) with
+ * return or free objects or decide when collections run) is bracketed for the core's history (native/core/provenance.h) with
  * its name and the caller's `file:line:column`; the core adds the allocations, the frees and
  * the collections. While `rt.trace` records, each of those calls is also written as one
- * portable trace line (lib/runtime/trace.ts replays them).
+ * portable trace line (lib/trace.ts replays them).
  *
  * Nothing here runs in other runtimes: a tracking runtime's Refs are of a subclass whose
  * methods are wrapped, and its modules' methods are wrapped on the instances.
@@ -30,11 +30,13 @@ export interface TraceLine {
   readonly self?: number;
   readonly method: string;
   /** The arguments, encoded: JSON values, and `{ $: 'ref' | 'cls' | 'weakref', id }`,
-   * `{ $: 'obj', id }` (an address, as the id of the Ref it came from), `{ $: 'fn', id }`,
-   * `{ $: 'bigint', v }`, `{ $: 'undefined' }`, `{ $: 'object', v }`, `{ $: 'set', v }`,
-   * `{ $: 'map', v }`, `{ $: 'addrs', v }`, `{ $: 'bytes', hex }`. */
+   * `{ $: 'obj', id }` (an address, as the id of the Ref it came from), `{ $: 'address', v }`
+   * (an address no Ref of the trace had), `{ $: 'fn', id }`, `{ $: 'bigint', v }`,
+   * `{ $: 'number', v }` (NaN, ±Infinity, -0), `{ $: 'undefined' }`, `{ $: 'object', v }`,
+   * `{ $: 'set', v }`, `{ $: 'map', v }`, `{ $: 'addrs', v }`, `{ $: 'bytes', hex }`. */
   readonly args: readonly unknown[];
-  /** What it returned (encoded; a new Ref gets its id here). */
+  /** What it returned (encoded; a new Ref gets its id here, a class `{ $: 'cls', id, ref }` and
+   * a weakref `{ $: 'weakref', id, ref }` also the id of their object's Ref). */
   result?: unknown;
   /** The error code it threw. */
   error?: string;
@@ -60,7 +62,22 @@ const CAPI_EFFECTS: Readonly<Record<string, Effect>> = {
   Py_DECREF: 'give', Py_XDECREF: 'give', Py_DecRef: 'give', decrefMany: 'give',
   Py_SET_REFCNT: 'write', writeBytes: 'write',
 };
-const GC_METHODS = ['collect', 'getObjects', 'getReferrers', 'getReferents'] as const;
+// and the calls that decide when automatic collections run (a replay must run them too)
+const GC_METHODS = ['collect', 'getObjects', 'getReferrers', 'getReferents', 'enable', 'disable', 'setThreshold', 'freeze', 'unfreeze'] as const;
+const WEAKREF_METHODS = ['deref', 'release'] as const;
+
+/** @internal The methods a trace line may name, by receiver (what lib/trace.ts may call). */
+export const TRACE_METHODS: Readonly<Record<Exclude<TraceReceiver, 'callback'>, readonly string[]>> = {
+  rt: [...RT_METHODS, ...RT_GETTERS],
+  ref: REF_METHODS,
+  capi: Object.keys(CAPI_EFFECTS),
+  gc: GC_METHODS,
+  class: ['new'],
+  weakref: WEAKREF_METHODS,
+  ctypes: ['castValue', 'writeWord'],
+};
+/** @internal The rt getters (read as properties in a replay). */
+export const TRACE_GETTERS: readonly string[] = RT_GETTERS;
 
 /** The per-runtime state of tracking: the trace being recorded, if any. */
 class Tracker {
@@ -80,8 +97,18 @@ class TraceRecorder {
   readonly #callbacks = new WeakMap<object, { id: number; calls: number; wrapped: (...a: unknown[]) => unknown }>();
   #next = 1;
   #context: (readonly [number, number])[] = [];
+  // What is running, innermost last: a recorded call (false) or a user callback (true). A call
+  // made while a recorded call runs, not from a callback, is the library calling its own
+  // methods (the release of a finalizer's `self` after it, PyClass.new's setattrs,
+  // PyWeakRef.release): no line of its own, or a replay would do it twice.
+  readonly #running: boolean[] = [];
 
-  begin(recv: TraceReceiver, self: number | undefined, method: string, args: readonly unknown[], addrArgs: number, site: string | undefined): { line: TraceLine; args: unknown[] } {
+  /** A call begins: its line (and the arguments to pass on), or undefined when it is not one
+   * (see #running). Each begin() is followed by one finish(). */
+  begin(recv: TraceReceiver, self: number | undefined, method: string, args: readonly unknown[], addrArgs: number, site: string | undefined): { line: TraceLine; args: unknown[] } | undefined {
+    const inner = this.#running.length > 0 && this.#running[this.#running.length - 1] === false;
+    this.#running.push(false);
+    if (inner) return undefined;
     const out: unknown[] = [];
     const encoded = args.map((a, i) => this.#encode(a, i < addrArgs, out));
     const line: TraceLine = {
@@ -95,6 +122,10 @@ class TraceRecorder {
     };
     this.lines.push(line);
     return { line, args: out.length === 0 ? (args as unknown[]) : this.#substitute(args) };
+  }
+
+  finish(): void {
+    this.#running.pop();
   }
 
   end(line: TraceLine, result: unknown, error: unknown, addrArgs: number): void {
@@ -119,7 +150,7 @@ class TraceRecorder {
 
   #result(r: unknown): unknown {
     if (r instanceof Ref) return { $: 'ref', id: this.idOf(r) };
-    if (r instanceof PyClass) return { $: 'cls', id: this.idOf(r) };
+    if (r instanceof PyClass) return { $: 'cls', id: this.idOf(r), ref: this.idOf(r.ref) };
     if (r instanceof WeakRef_) {
       this.idOf(r.ref);
       return { $: 'weakref', id: this.idOf(r), ref: this.idOf(r.ref) };
@@ -139,7 +170,8 @@ class TraceRecorder {
         const id = this.#byAddress.get(a);
         return id === undefined ? { $: 'address', v: a } : { $: 'obj', id };
       }
-      return a;
+      // JSON has no NaN, Infinity or -0
+      return Number.isFinite(a) && !Object.is(a, -0) ? a : { $: 'number', v: Object.is(a, -0) ? '-0' : String(a) };
     }
     if (typeof a === 'string' || typeof a === 'boolean' || a === null) return a;
     if (a === undefined) return { $: 'undefined' };
@@ -199,9 +231,11 @@ class TraceRecorder {
           ...(rec.#context.length === 0 ? {} : { in: rec.#context[rec.#context.length - 1] }),
         });
         rec.#context.push([id, call]);
+        rec.#running.push(true);
         try {
           return fn.apply(this, a);
         } finally {
+          rec.#running.pop();
           rec.#context.pop();
         }
       },
@@ -304,6 +338,7 @@ function runTracked(t: Tracker, spec: CallSpec, self: object, selfAddr: Address 
     swapOpSite(outerSite);
     if (!rt.closed) n.trackLeave(ok, resultAddress(result, spec.addrArgs));
     if (traced !== undefined) rec?.end(traced.line, result, ok ? undefined : (error ?? null), spec.addrArgs);
+    rec?.finish();
     if (ok && (result instanceof PyClass || result instanceof WeakRef_)) instrumentResult(t, result);
   }
 }
@@ -345,7 +380,7 @@ function instrumentResult(t: Tracker, r: PyClass | WeakRef_): void {
     const fn = PyClass.prototype.new as (...a: unknown[]) => unknown;
     wrapOn(t, r, 'new', spec(`${r.name}.new`, 'class', 'new'), (o) => ({ id: t.trace?.idOf(o) }), fn);
   } else {
-    for (const m of ['deref', 'release'] as const) {
+    for (const m of WEAKREF_METHODS) {
       const fn = WeakRef_.prototype[m] as (...a: unknown[]) => unknown;
       wrapOn(t, r, m, spec(`weakref.${m}`, 'weakref', m),
         (o) => ({ addr: peekAddress((o as WeakRef_).ref), id: t.trace?.idOf(o) }), fn);
@@ -372,7 +407,12 @@ export function instrumentRuntime(rt: Runtime): TraceModule {
   const none = () => ({});
   const proto = Object.getPrototypeOf(rt) as Record<string, unknown>;
   for (const m of RT_METHODS) {
-    wrapOn(t, rt, m, spec(`rt.${m}`, 'rt', m), none, proto[m] as (...a: unknown[]) => unknown);
+    const fn = proto[m] as (...a: unknown[]) => unknown;
+    // the weakref a callback is given is instrumented like the one rt.weakref returns
+    const weakref = function (this: Runtime, obj: unknown, cb?: (wr: WeakRef_) => void): unknown {
+      return fn.call(this, obj, cb && ((wr: WeakRef_) => (instrumentResult(t, wr), cb(wr))));
+    };
+    wrapOn(t, rt, m, spec(`rt.${m}`, 'rt', m), none, m === 'weakref' ? (weakref as (...a: unknown[]) => unknown) : fn);
   }
   for (const g of RT_GETTERS) {
     const get = Object.getOwnPropertyDescriptor(proto, g)?.get;

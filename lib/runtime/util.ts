@@ -39,6 +39,21 @@ function fileKind(name: string): { kind: 0 | 1 | 2; path: string } {
   return k;
 }
 
+// The site of the replayed trace line being run (lib/trace.ts), which stands for the caller.
+let siteOverride: string | undefined;
+
+/** @internal Runs `fn` with `site` as the call site of every operation it makes (a replayed
+ * trace line's own `trace:N`): no stack is read meanwhile. */
+export function withCallSite<T>(site: string, fn: () => T): T {
+  const outer = siteOverride;
+  siteOverride = site;
+  try {
+    return fn();
+  } finally {
+    siteOverride = outer;
+  }
+}
+
 function structuredFrames(_e: Error, frames: NodeJS.CallSite[]): NodeJS.CallSite[] {
   return frames;
 }
@@ -51,6 +66,7 @@ function structuredFrames(_e: Error, frames: NodeJS.CallSite[]): NodeJS.CallSite
  * stack is read, so the site is the source's line; elsewhere the structured frames are, which
  * costs no text at all. */
 export function callSite(): string | undefined {
+  if (siteOverride !== undefined) return siteOverride;
   // Capturing frames is most of the cost: a few first (the API's own frames above the caller are
   // fewer than that), all of them only when no user frame was among those.
   return siteIn(frames(SHORT_STACK), SHORT_STACK) ?? siteIn(frames(LONG_STACK), LONG_STACK) ?? undefined;

@@ -20,7 +20,8 @@ function signalName(sig: NodeJS.Signals | null): string | undefined {
   return sig;
 }
 
-function outcomeOfExit(code: number | null, signal: NodeJS.Signals | null, stderr: string): Outcome {
+/** How a child process that ended without reporting its outcome ended: a signal (a segfault, an abort with its fatal text) or an exit status. */
+export function outcomeOfExit(code: number | null, signal: NodeJS.Signals | null, stderr: string): Outcome {
   const sig = signalName(signal) ?? (code !== null && code > 128 ? signalFromNumber(code - 128) : undefined);
   if (sig === 'SIGSEGV' || sig === 'SIGBUS') return { kind: 'segfault', signal: sig, detail: 'segmentation fault' };
   if (sig === 'SIGABRT') return { kind: 'abort', signal: sig, detail: fatalText(stderr) };
