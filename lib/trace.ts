@@ -25,7 +25,7 @@ import { hex, withCallSite } from './runtime/util.js';
 
 export type { TraceLine, TraceReceiver } from './runtime/track.js';
 
-const RECEIVERS: readonly TraceReceiver[] = ['rt', 'ref', 'capi', 'gc', 'class', 'weakref', 'callback'];
+const RECEIVERS: readonly TraceReceiver[] = [...(Object.keys(TRACE_METHODS) as TraceReceiver[]), 'callback'];
 // What kind of object an id stands for.
 type IdKind = 'ref' | 'cls' | 'weakref' | 'fn';
 // The receivers whose `self` is an id, and its kind.

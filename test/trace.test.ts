@@ -201,3 +201,29 @@ describe('TraceError', () => {
     expect(thrown(() => replayTrace(rt, parseTrace(line({ seq: 1, recv: 'capi', method: 'Py_DECREF', args: [{ $: 'obj', id: 1 }] })))).message).toMatch(/ref 1 is not defined/);
   });
 });
+
+describe('the talk\'s ctypes calls in a trace', () => {
+  it("records cast(addr, py_object).value and c_long writes, and replays them: exp_1's use after free at the same line", () => {
+    using rt = Runtime.create({ track: true });
+    allowLeaks(rt, 'the trace ends with a use after free');
+    rt.trace.start();
+    const A = rt.defineClass('A');
+    const a = A.new({ my_obj_attr: 'This is kakoyto text' });
+    const aId = a.id;
+    rt.ctypes.c_long.from_address(aId).value = 2; // a raw write of ob_refcnt: one reference nobody owns
+    rt.ctypes.c_long.from_address(aId).value = 1;
+    a.release(); // del a
+    expect(thrown(() => rt.ctypes.cast(aId, rt.ctypes.py_object).value).code).toBe('ERR_USE_AFTER_FREE');
+    const lines = parseTrace(rt.trace.stop());
+    expect(lines.map((l) => `${l.recv}.${l.method}${l.error ? ' ' + l.error : ''}`)).toEqual([
+      'rt.defineClass', 'class.new', 'ctypes.writeWord', 'ctypes.writeWord', 'ref.release', 'ctypes.castValue ERR_USE_AFTER_FREE',
+    ]);
+    for (const build of ['release', 'debug'] as const) {
+      using replay = Runtime.create({ build, track: true });
+      allowLeaks(replay, 'the replayed trace ends with a use after free');
+      const r = replayTrace(replay, lines);
+      expect(r.mismatches).toBe(0);
+      expect(r.firstError?.line.seq).toBe(6);
+    }
+  });
+});
