@@ -68,6 +68,17 @@ export interface NativeRuntime {
   callClassPacked(cls: Address, ...extra: (string | bigint)[]): Address;
   /** The argument block of callClassPacked. */
   readonly packed: Float64Array;
+  /** The typed API's hot paths with their numbers in `io` instead of JS arguments, and their
+   * result in io[0] (layout: RCL_IO_DOUBLES in native/core/schema.h; values: RCL_PACKED_KINDS
+   * but `extra`). */
+  readonly io: Float64Array;
+  increfIo(): void;
+  decrefIo(): void;
+  getattrIo(): void;
+  setattrIo(): void;
+  appendIo(): void;
+  getitemIo(): void;
+  lenIo(): void;
   typeName(a: Address): string;
   kind(a: Address): ObjectKind;
   isImmortal(a: Address): boolean;

@@ -1,6 +1,6 @@
 /** {@link Ref} (one owned strong reference) and the leak tracking of lost Refs. */
 import { RefcountError } from '../errors.js';
-import type { ObjectKind } from '../schema.js';
+import { PACKED_KINDS, type ObjectKind } from '../schema.js';
 import type { Address, NativeRuntime } from '../binding.js';
 import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
 import { isPrimitive, withObject, type PyInput, type PyValue } from './convert.js';
@@ -196,7 +196,9 @@ export class Ref implements Disposable {
   /** Py_NewRef: a new Ref owning one more reference to the same object. */
   dup(): Ref {
     const a = this.#check();
-    this.#n().incref(a);
+    const n = this.#n();
+    n.io[0] = a;
+    n.increfIo();
     return wrapAddress(this.#rt, a);
   }
   /** Py_DECREF (`del name`). A second call throws ERR_RELEASED. */
@@ -210,7 +212,9 @@ export class Ref implements Disposable {
       leakRegistry.unregister(this);
       longLived.delete(this.#registered);
     }
-    this.#n().decref(a);
+    const n = this.#n();
+    n.io[0] = a;
+    n.decrefIo();
   }
   /** Releases the reference if it is still owned (for `using`). */
   [Symbol.dispose](): void {
@@ -251,15 +255,26 @@ export class Ref implements Disposable {
   /** getattr(obj, name): a new reference. */
   getattr(name: string): Ref {
     const a = this.#check();
-    return wrapAddress(this.#rt, this.#n().getattr(a, nameSlotOf(this.#rt, name)));
+    const n = this.#n();
+    const slot = nameSlotOf(this.#rt, name);
+    const io = n.io;
+    io[0] = a;
+    io[1] = slot;
+    n.getattrIo();
+    return wrapAddress(this.#rt, io[0] as Address);
   }
   /** setattr(obj, name, value). */
   setattr(name: string, value: PyInput): void {
     const a = this.#check();
+    const n = this.#n();
     const slot = nameSlotOf(this.#rt, name);
-    if (value instanceof Ref) this.#n().setattr(a, slot, addressOf(value, this.#rt));
-    else if (isPrimitive(value)) this.#n().setattrValue(a, slot, value);
-    else withObject(this.#rt, value, (v) => this.#n().setattr(a, slot, v));
+    if (packValue(n.io, 2, value, this.#rt)) {
+      n.io[0] = a;
+      n.io[1] = slot;
+      n.setattrIo();
+    } else if (value instanceof Ref) n.setattr(a, slot, addressOf(value, this.#rt));
+    else if (isPrimitive(value)) n.setattrValue(a, slot, value);
+    else withObject(this.#rt, value, (v) => n.setattr(a, slot, v));
   }
   /** delattr(obj, name). */
   delattr(name: string): void {
@@ -275,13 +290,22 @@ export class Ref implements Disposable {
   // ------------------------------------------------------------------ containers
   /** len(obj). */
   len(): number {
-    return this.#n().len(this.#check());
+    const a = this.#check();
+    const n = this.#n();
+    n.io[0] = a;
+    n.lenIo();
+    return n.io[0] as number;
   }
   /** obj[key]: an index for lists and tuples, any hashable value for dicts. */
   getitem(key: PyInput): Ref {
     const a = this.#check();
     if (this.kind === 'dict') return withObject(this.#rt, key, (k) => wrapAddress(this.#rt, this.#n().getitemKey(a, k)));
-    return wrapAddress(this.#rt, this.#n().getitemIndex(a, this.#index(key)));
+    const n = this.#n();
+    const io = n.io;
+    io[0] = a;
+    io[1] = this.#index(key);
+    n.getitemIo();
+    return wrapAddress(this.#rt, io[0] as Address);
   }
   /** obj[key] = value. */
   setitem(key: PyInput, value: PyInput): void {
@@ -300,9 +324,12 @@ export class Ref implements Disposable {
   /** list.append(value). */
   append(value: PyInput): void {
     const a = this.#check();
-    if (value instanceof Ref) this.#n().append(a, addressOf(value, this.#rt));
-    else if (isPrimitive(value)) this.#n().appendValue(a, value);
-    else withObject(this.#rt, value, (v) => this.#n().append(a, v));
+    const n = this.#n();
+    if (packValue(n.io, 1, value, this.#rt)) {
+      n.io[0] = a;
+      n.appendIo();
+    } else if (isPrimitive(value)) n.appendValue(a, value);
+    else withObject(this.#rt, value, (v) => n.append(a, v));
   }
   /**
    * `for i in range(start, stop): lst.append(i)` in one native call, as CPython 3.12 runs
@@ -391,6 +418,33 @@ export class Ref implements Disposable {
     return key;
   }
 }
+
+/**
+ * Writes `value` as a packed (kind, value) pair at io[at], io[at + 1] if it is one without a
+ * conversion (a number, None, a bool, a Ref of `rt`), for the `*Io` calls; false for strings,
+ * bigints and containers, which take the calls with JS arguments.
+ */
+function packValue(io: Float64Array, at: number, value: PyInput, rt: Runtime): boolean {
+  if (typeof value === 'number') {
+    io[at] = PACKED_NUMBER;
+    io[at + 1] = value;
+  } else if (value instanceof Ref) {
+    io[at + 1] = addressOf(value, rt);
+    io[at] = PACKED_ADDRESS;
+  } else if (value === null || value === undefined) {
+    io[at] = PACKED_NONE;
+  } else if (typeof value === 'boolean') {
+    io[at] = value ? PACKED_TRUE : PACKED_FALSE;
+  } else {
+    return false;
+  }
+  return true;
+}
+const PACKED_NUMBER = PACKED_KINDS.number;
+const PACKED_ADDRESS = PACKED_KINDS.address;
+const PACKED_NONE = PACKED_KINDS.none;
+const PACKED_TRUE = PACKED_KINDS.true;
+const PACKED_FALSE = PACKED_KINDS.false;
 
 /**
  * @internal The address of a Ref, after the released / closed checks; given a runtime, also

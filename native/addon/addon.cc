@@ -56,12 +56,14 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   register_introspection(env, o, h);
   register_refs(env, o, h);
   register_raw(env, o, h);
-  // The packed block lives as long as the handle (a strong reference), so `packed` stays valid
-  // even if JS drops the Float64Array.
-  Napi::ArrayBuffer packed_ab = Napi::ArrayBuffer::New(env, kPackedDoubles * sizeof(double));
+  // The packed and io blocks live as long as the handle (a strong reference to their buffer), so
+  // `packed` and `io` stay valid even if JS drops the Float64Arrays.
+  Napi::ArrayBuffer packed_ab = Napi::ArrayBuffer::New(env, (kPackedDoubles + kIoDoubles) * sizeof(double));
   h->packed_buffer = Napi::Persistent(packed_ab);
   h->packed = static_cast<double*>(packed_ab.Data());
+  h->io = h->packed + kPackedDoubles;
   o.Set("packed", Napi::Float64Array::New(env, kPackedDoubles, packed_ab, 0));
+  o.Set("io", Napi::Float64Array::New(env, kIoDoubles, packed_ab, kPackedDoubles * sizeof(double)));
   Runtime& rt = *h->rt;
   auto addr = [&](PyObject* p) { return static_cast<double>(reinterpret_cast<uintptr_t>(p)); };
   Napi::Object singletons = Napi::Object::New(env);

@@ -56,6 +56,8 @@ struct RtHandle final : public Host {
   // callClassPacked's argument block, a Float64Array lib/ fills before the call (see there).
   Napi::Reference<Napi::ArrayBuffer> packed_buffer;
   double* packed = nullptr;
+  // The *Io functions' argument block (schema.h), in the same buffer after `packed`.
+  double* io = nullptr;
   // User code running now, called from inside a call of this runtime (finalizers, weakref
   // callbacks, gc callbacks, the debug sink; setters a value() conversion may trigger): the
   // runtime is in the middle of that call, so close() must wait until it returns.
@@ -139,6 +141,7 @@ void register_refs(Napi::Env env, Napi::Object target, RtHandle* h);           /
 // callClassPacked's argument block (raw.cc): its size in doubles.
 constexpr size_t kMaxAttrPairs = RCL_PACKED_MAX_PAIRS;  // schema.h
 constexpr size_t kPackedDoubles = 1 + 3 * kMaxAttrPairs;
+constexpr size_t kIoDoubles = RCL_IO_DOUBLES;  // schema.h
 
 }  // namespace addon
 RCL_END_NAMESPACE

@@ -99,6 +99,22 @@ enum PackedKind {
 #undef RCL_X
 };
 
+// A packed value (kind, value) other than `extra` as a new reference. Throws the JS error.
+PyObject* packed_object(Napi::Env env, RtHandle* h, double kind, double value) {
+  Runtime& rt = *h->rt;
+  PyObject* v;
+  switch (static_cast<int>(kind)) {
+    case kPackedNumber: v = number_to_object(rt, value); break;
+    case kPackedAddress: return Py_NewRef(rt, object_at(env, h, value));
+    case kPackedNone: return rt.None();
+    case kPackedTrue: return rt.True();
+    case kPackedFalse: return rt.False();
+    default: throw Napi::TypeError::New(env, "unknown packed value kind");
+  }
+  if (v == nullptr) throw_pending(env, h);
+  return v;
+}
+
 napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi_value* argv) {
   Runtime& rt = runtime_of(env, h);
   const double count = h->packed[0];
@@ -114,21 +130,14 @@ napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi
       const double* pair = block + 1 + 3 * k;
       PyObject* name = slot_name(env, h, pair[0]);
       PyObject* v;
-      switch (static_cast<int>(pair[1])) {
-        case kPackedNumber: v = number_to_object(rt, pair[2]); break;
-        case kPackedAddress: v = Py_NewRef(rt, object_at(env, h, pair[2])); break;
-        case kPackedNone: v = rt.None(); break;
-        case kPackedTrue: v = rt.True(); break;
-        case kPackedFalse: v = rt.False(); break;
-        case kPackedExtra: {
-          const double i = pair[2];
-          if (!(i >= 0 && i + 1 < static_cast<double>(argc))) throw Napi::TypeError::New(env, "packed extra argument out of range");
-          v = primitive_value(env, h, argv[1 + static_cast<size_t>(i)]);
-          break;
-        }
-        default: throw Napi::TypeError::New(env, "unknown packed value kind");
+      if (static_cast<int>(pair[1]) == kPackedExtra) {
+        const double i = pair[2];
+        if (!(i >= 0 && i + 1 < static_cast<double>(argc))) throw Napi::TypeError::New(env, "packed extra argument out of range");
+        v = primitive_value(env, h, argv[1 + static_cast<size_t>(i)]);
+        if (v == nullptr) throw_pending(env, h);
+      } else {
+        v = packed_object(env, h, pair[1], pair[2]);
       }
-      if (v == nullptr) throw_pending(env, h);
       int r = PyObject_SetAttr(rt, obj, name, v);
       Py_DECREF(rt, v);
       if (r < 0) throw_pending(env, h);
@@ -227,6 +236,97 @@ napi_value raw_item(napi_env env, napi_callback_info cbinfo) {
   });
 }
 
+// ---------------------------------------------------------------- the io calling convention
+// The typed API's hot paths (Ref.dup / release / getattr / setattr / append / getitem / len)
+// take their numbers from the runtime's io block instead of JS arguments and leave their result
+// there (layout: RCL_IO_DOUBLES in schema.h). A crossing then reads no napi_value: no
+// napi_get_value_double per argument (each a call and a dependent load through the handle)
+// and no number made for the result (napi_create_double allocates a heap number for an
+// address). The inputs are copied to locals before anything runs, and the result is written
+// after the safe point, so user code the call runs (a finalizer, a gc callback) may use the
+// block itself.
+template <typename F>
+napi_value io_call(napi_env env, napi_callback_info cbinfo, F&& f) {
+  void* data;
+  napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
+  RtHandle* h = static_cast<RtHandle*>(data);
+  Napi::Env e(env);
+  return catching([&]() -> napi_value {
+    Runtime& rt = runtime_of(e, h);
+    double* io = h->io;
+    f(e, h, rt, io[0], io[1], io[2], io[3]);
+    return nullptr;
+  });
+}
+
+// The end of a call returning a new reference (or a count): the safe point, then the result.
+inline void io_result(Napi::Env e, RtHandle* h, double r) {
+  safe_point(e, h);
+  h->io[0] = r;
+}
+inline double address_of(PyObject* op) { return static_cast<double>(reinterpret_cast<uintptr_t>(op)); }
+
+template <bool kInc>
+napi_value io_refcount(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double, double, double) {
+    PyObject* op = object_at(e, h, a);
+    if (kInc) {
+      Py_INCREF(rt, op);
+      return;
+    }
+    Py_DECREF(rt, op);
+    if (RCL_UNLIKELY(rt.has_error() || rt.gc.scheduled)) safe_point(e, h);
+  });
+}
+
+napi_value io_getattr(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double slot, double, double) {
+    PyObject* r = PyObject_GetAttr(rt, object_at(e, h, a), slot_name(e, h, slot));
+    if (r == nullptr) throw_pending(e, h);
+    io_result(e, h, address_of(r));
+  });
+}
+
+napi_value io_setattr(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double slot, double kind, double value) {
+    PyObject* op = object_at(e, h, a);
+    PyObject* name = slot_name(e, h, slot);
+    PyObject* v = packed_object(e, h, kind, value);
+    int r = PyObject_SetAttr(rt, op, name, v);
+    Py_DECREF(rt, v);
+    if (r < 0) throw_pending(e, h);
+    safe_point(e, h);
+  });
+}
+
+napi_value io_append(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double kind, double value, double) {
+    PyObject* op = object_at(e, h, a);
+    PyObject* v = packed_object(e, h, kind, value);
+    int r = method_append(rt, op, v);
+    Py_DECREF(rt, v);
+    if (r < 0) throw_pending(e, h);
+    safe_point(e, h);
+  });
+}
+
+napi_value io_getitem(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double index, double, double) {
+    PyObject* op = object_at(e, h, a);
+    PyObject* r = PySequence_GetItem(rt, op, index_value(e, h, index));
+    if (r == nullptr) throw_pending(e, h);
+    io_result(e, h, address_of(r));
+  });
+}
+
+napi_value io_len(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double, double, double) {
+    Py_ssize_t n = PyObject_Length(rt, object_at(e, h, a));
+    if (n < 0 && rt.has_error()) throw_pending(e, h);
+    io_result(e, h, static_cast<double>(n));
+  });
+}
+
 // increfMany / decrefMany: one call for a whole Float64Array or BigUint64Array of addresses.
 template <bool kInc>
 napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
@@ -281,6 +381,8 @@ const RawEntry kRawFunctions[] = {
     {"getitemKey", raw_item<kGetKey>}, {"setitemIndex", raw_item<kSetIndex>},
     {"setitemKey", raw_item<kSetKey>}, {"delitemIndex", raw_item<kDelIndex>},
     {"delitemKey", raw_item<kDelKey>},
+    {"increfIo", io_refcount<true>}, {"decrefIo", io_refcount<false>}, {"getattrIo", io_getattr},
+    {"setattrIo", io_setattr}, {"appendIo", io_append}, {"getitemIo", io_getitem}, {"lenIo", io_len},
 };
 
 }  // namespace
