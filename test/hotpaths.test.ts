@@ -1,7 +1,8 @@
 // The typed API's hot paths: Ref.dup / release / getattr / setattr / append / getitem / len go
 // through the addon's io calling convention (numbers in the runtime's io block, no JS
 // arguments). Each path is checked against the JS-argument form of the same native operation
-// (results and error codes), and against the refcounts CPython has.
+// (results and error codes), and against the refcounts CPython has. Runtime.create({
+// leakWarnings: false }): Refs without leak books.
 import { describe, expect, it } from 'vitest';
 import { BUILDS, Runtime, RefcountError, type PyInput, type Ref } from '../lib/index.js';
 import { addressOf, nameSlotOf, nativeOf } from '../lib/internal.js';
@@ -171,5 +172,37 @@ describe.each(BUILDS)('the io hot paths (%s)', (build) => {
     const ran = build === 'nodealloc' ? 0 : 19;
     expect(seen.length).toBe(2 * ran);
     expect(other.len()).toBe(4 + ran);
+  });
+});
+
+describe('Runtime.create({ leakWarnings: false })', () => {
+  it('is off only when asked, refuses track: true, and makes rt.refs refuse to explain', () => {
+    using on = Runtime.create();
+    expect(on.leakWarnings).toBe(true);
+    using off = Runtime.create({ leakWarnings: false });
+    expect(off.leakWarnings).toBe(false);
+    expect(() => Runtime.create({ track: true, leakWarnings: false })).toThrow(expect.objectContaining({ code: 'ERR_VALUE' }));
+    using x = off.str('not a singleton');
+    expect(() => off.refs.explain(x)).toThrow(expect.objectContaining({ code: 'ERR_VALUE' }));
+    expect(() => off.refs.audit()).toThrow(expect.objectContaining({ code: 'ERR_VALUE' }));
+  });
+
+  it('Refs keep every other rule: exact counts, ERR_RELEASED, using, the wrong runtime', () => {
+    using rt = Runtime.create({ build: 'debug', leakWarnings: false });
+    const A = rt.defineClass('A');
+    const o = A.new({ x: 1 });
+    const d = o.dup();
+    expect(o.refcnt).toBe(2);
+    d.release();
+    expect(() => d.release()).toThrow(expect.objectContaining({ code: 'ERR_RELEASED' }));
+    {
+      using e = o.dup();
+      expect(e.refcnt).toBe(2);
+    }
+    expect(o.refcnt).toBe(1);
+    using other = Runtime.create({ build: 'debug' });
+    expect(() => other.list([o])).toThrow(expect.objectContaining({ code: 'ERR_WRONG_RUNTIME' }));
+    expect(addressOf(o)).toBe(o.id);
+    o.release();
   });
 });

@@ -125,6 +125,8 @@ export function refSite(r: Ref): string | undefined {
 /** @internal Every Ref of `rt` that owns its reference now, by address. The young Refs are
  * registered first (as the end of the task would), so the long-lived set is the whole list. */
 export function ownedRefs(rt: Runtime): Map<Address, Ref[]> {
+  if (!rt.leakWarnings)
+    throw new RefcountError('ERR_VALUE', 'this runtime keeps no books on its Refs (Runtime.create({ leakWarnings: false })): rt.refs cannot tell the references they own from leaks');
   flushPending();
   const out = new Map<Address, Ref[]>();
   for (const w of longLived) {
@@ -156,7 +158,7 @@ export class Ref implements Disposable {
     this.#rt = rt;
     this.#addr = addr;
     this.#borrowed = borrowed;
-    if (!borrowed) {
+    if (!borrowed && rt.leakWarnings) {
       track(this);
       if (rt.tracking) this.#site = currentOpSite() ?? callSite();
     }
