@@ -1,8 +1,8 @@
 // The typed API's hot paths: Ref.dup / release / getattr / setattr / append / getitem / len go
 // through the addon's io calling convention (numbers in the runtime's io block, no JS
 // arguments). Each path is checked against the JS-argument form of the same native operation
-// (results and error codes), and against the refcounts CPython has. Runtime.create({
-// leakWarnings: false }): Refs without leak books.
+// (results and error codes), and against the refcounts CPython has. Also: the name slots C.new
+// remembers, and Runtime.create({ leakWarnings: false }) (Refs without leak books).
 import { describe, expect, it } from 'vitest';
 import { BUILDS, Runtime, RefcountError, type PyInput, type Ref } from '../lib/index.js';
 import { addressOf, nameSlotOf, nativeOf } from '../lib/internal.js';
@@ -172,6 +172,23 @@ describe.each(BUILDS)('the io hot paths (%s)', (build) => {
     const ran = build === 'nodealloc' ? 0 : 19;
     expect(seen.length).toBe(2 * ran);
     expect(other.len()).toBe(4 + ran);
+  });
+});
+
+describe('C.new remembers its attribute names by position', () => {
+  it('other names, other orders and more or fewer names each set what they say', () => {
+    using rt = Runtime.create();
+    const A = rt.defineClass('A');
+    const shapes: Record<string, PyInput>[] = [{ x: 1, y: 2 }, { y: 3, x: 4 }, { x: 5 }, { x: 6, y: 7, z: 8 }, { a: 'a', x: 9 }, { x: 1, y: 2 }];
+    for (const attrs of shapes) {
+      const o = A.new(attrs);
+      expect(o.value()).toEqual(attrs);
+      o.release();
+    }
+    const B = rt.defineClass('B');
+    const b = B.new({ z: 1, x: 2 });
+    expect(b.value()).toEqual({ z: 1, x: 2 });
+    b.release();
   });
 });
 

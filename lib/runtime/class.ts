@@ -25,6 +25,12 @@ export class PyClass {
   readonly ref: Ref;
   readonly name: string;
   readonly #rt: Runtime;
+  // The name slots of the last attributes new() was given, by position: `C.new({ x, y })` in a
+  // loop passes the same names in the same order every time, and comparing an internalized
+  // string with the one remembered is cheaper than the runtime's name map (two hash lookups
+  // were a tenth of a create+drop).
+  readonly #names: string[] = [];
+  readonly #slots: number[] = [];
   /** Made by the runtime (not for user code). */
   constructor(rt: Runtime, addr: Address, name: string) {
     this.#rt = rt;
@@ -70,7 +76,7 @@ export class PyClass {
       } else {
         return this.#newSlow(attrs);
       }
-      packed[at] = nameSlotOf(rt, name);
+      packed[at] = name === this.#names[k] ? (this.#slots[k] as number) : this.#remember(k, name);
       k++;
     }
     packed[0] = k;
@@ -80,6 +86,12 @@ export class PyClass {
     if (extra.length === 1) return wrapAddress(rt, call(cls, extra[0] as string | bigint));
     if (extra.length === 2) return wrapAddress(rt, call(cls, extra[0] as string | bigint, extra[1] as string | bigint));
     return wrapAddress(rt, call(cls, ...extra));
+  }
+  #remember(k: number, name: string): number {
+    const slot = nameSlotOf(this.#rt, name);
+    this.#names[k] = name;
+    this.#slots[k] = slot;
+    return slot;
   }
   // Values that need converting first (lists, dicts...): cls(), then one setattr each.
   #newSlow(attrs: { readonly [name: string]: PyInput }): Ref {
