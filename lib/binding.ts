@@ -70,8 +70,10 @@ export interface NativeRuntime {
   readonly packed: Float64Array;
   /** The typed API's hot paths with their numbers in `io` instead of JS arguments, and their
    * result in io[0] (layout: RCL_IO_DOUBLES in native/core/schema.h; values: RCL_PACKED_KINDS
-   * but `extra`). */
+   * but `extra`). The block and the functions are shared by the environment's runtimes of this
+   * build: io[IO_RUNTIME] = ioRuntime says which one. */
   readonly io: Float64Array;
+  readonly ioRuntime: number;
   increfIo(): void;
   decrefIo(): void;
   getattrIo(): void;

@@ -1,6 +1,6 @@
 /** {@link Ref} (one owned strong reference) and the leak tracking of lost Refs. */
 import { RefcountError } from '../errors.js';
-import { PACKED_KINDS, type ObjectKind } from '../schema.js';
+import { IO_RUNTIME, PACKED_KINDS, type ObjectKind } from '../schema.js';
 import type { Address, NativeRuntime } from '../binding.js';
 import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
 import { isPrimitive, withObject, type PyInput, type PyValue } from './convert.js';
@@ -199,7 +199,7 @@ export class Ref implements Disposable {
   dup(): Ref {
     const a = this.#check();
     const n = this.#n();
-    n.io[0] = a;
+    ioOf(n)[0] = a;
     n.increfIo();
     return wrapAddress(this.#rt, a);
   }
@@ -215,7 +215,7 @@ export class Ref implements Disposable {
       longLived.delete(this.#registered);
     }
     const n = this.#n();
-    n.io[0] = a;
+    ioOf(n)[0] = a;
     n.decrefIo();
   }
   /** Releases the reference if it is still owned (for `using`). */
@@ -259,7 +259,7 @@ export class Ref implements Disposable {
     const a = this.#check();
     const n = this.#n();
     const slot = nameSlotOf(this.#rt, name);
-    const io = n.io;
+    const io = ioOf(n);
     io[0] = a;
     io[1] = slot;
     n.getattrIo();
@@ -271,7 +271,7 @@ export class Ref implements Disposable {
     const n = this.#n();
     const slot = nameSlotOf(this.#rt, name);
     if (packValue(n.io, 2, value, this.#rt)) {
-      n.io[0] = a;
+      ioOf(n)[0] = a;
       n.io[1] = slot;
       n.setattrIo();
     } else if (value instanceof Ref) n.setattr(a, slot, addressOf(value, this.#rt));
@@ -294,7 +294,7 @@ export class Ref implements Disposable {
   len(): number {
     const a = this.#check();
     const n = this.#n();
-    n.io[0] = a;
+    ioOf(n)[0] = a;
     n.lenIo();
     return n.io[0] as number;
   }
@@ -303,9 +303,10 @@ export class Ref implements Disposable {
     const a = this.#check();
     if (this.kind === 'dict') return withObject(this.#rt, key, (k) => wrapAddress(this.#rt, this.#n().getitemKey(a, k)));
     const n = this.#n();
-    const io = n.io;
+    const index = this.#index(key);
+    const io = ioOf(n);
     io[0] = a;
-    io[1] = this.#index(key);
+    io[1] = index;
     n.getitemIo();
     return wrapAddress(this.#rt, io[0] as Address);
   }
@@ -328,7 +329,7 @@ export class Ref implements Disposable {
     const a = this.#check();
     const n = this.#n();
     if (packValue(n.io, 1, value, this.#rt)) {
-      n.io[0] = a;
+      ioOf(n)[0] = a;
       n.appendIo();
     } else if (isPrimitive(value)) n.appendValue(a, value);
     else withObject(this.#rt, value, (v) => n.append(a, v));
@@ -419,6 +420,14 @@ export class Ref implements Disposable {
     if (typeof key !== 'number') throw new TypeError(`${this.typeName} indices must be integers`);
     return key;
   }
+}
+
+/** The io block of `n`'s build, with `n`'s runtime named in it: the caller writes the rest of
+ * the call's numbers, then calls the `*Io` function. */
+function ioOf(n: NativeRuntime): Float64Array {
+  const io = n.io;
+  io[IO_RUNTIME] = n.ioRuntime;
+  return io;
 }
 
 /**

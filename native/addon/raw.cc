@@ -238,23 +238,29 @@ napi_value raw_item(napi_env env, napi_callback_info cbinfo) {
 
 // ---------------------------------------------------------------- the io calling convention
 // The typed API's hot paths (Ref.dup / release / getattr / setattr / append / getitem / len)
-// take their numbers from the runtime's io block instead of JS arguments and leave their result
-// there (layout: RCL_IO_DOUBLES in schema.h). A crossing then reads no napi_value: no
+// take their numbers from the environment's io block instead of JS arguments and leave their
+// result there (layout: RCL_IO_DOUBLES in schema.h). A crossing then reads no napi_value: no
 // napi_get_value_double per argument (each a call and a dependent load through the handle)
 // and no number made for the result (napi_create_double allocates a heap number for an
 // address). The inputs are copied to locals before anything runs, and the result is written
 // after the safe point, so user code the call runs (a finalizer, a gc callback) may use the
-// block itself.
+// block itself. The functions and the block are the environment's (the Addon is their data),
+// io[RCL_IO_RUNTIME] says which runtime: one function per call site, whatever the runtime.
 template <typename F>
 napi_value io_call(napi_env env, napi_callback_info cbinfo, F&& f) {
   void* data;
   napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
-  RtHandle* h = static_cast<RtHandle*>(data);
+  Addon* addon = static_cast<Addon*>(data);
+  double* io = addon->io;
+  const double a0 = io[0], a1 = io[1], a2 = io[2], a3 = io[3], index = io[kIoRuntime];
+  if (RCL_UNLIKELY(!(index >= 0 && index < static_cast<double>(addon->handles.size())))) {
+    napi_throw_type_error(env, nullptr, "io: not a runtime of this environment");
+    return nullptr;
+  }
+  RtHandle* h = addon->handles[static_cast<size_t>(index)].get();
   Napi::Env e(env);
   return catching([&]() -> napi_value {
-    Runtime& rt = runtime_of(e, h);
-    double* io = h->io;
-    f(e, h, rt, io[0], io[1], io[2], io[3]);
+    f(e, h, runtime_of(e, h), a0, a1, a2, a3);
     return nullptr;
   });
 }
@@ -262,7 +268,7 @@ napi_value io_call(napi_env env, napi_callback_info cbinfo, F&& f) {
 // The end of a call returning a new reference (or a count): the safe point, then the result.
 inline void io_result(Napi::Env e, RtHandle* h, double r) {
   safe_point(e, h);
-  h->io[0] = r;
+  h->addon->io[0] = r;
 }
 inline double address_of(PyObject* op) { return static_cast<double>(reinterpret_cast<uintptr_t>(op)); }
 
@@ -381,6 +387,9 @@ const RawEntry kRawFunctions[] = {
     {"getitemKey", raw_item<kGetKey>}, {"setitemIndex", raw_item<kSetIndex>},
     {"setitemKey", raw_item<kSetKey>}, {"delitemIndex", raw_item<kDelIndex>},
     {"delitemKey", raw_item<kDelKey>},
+};
+
+const RawEntry kIoFunctions[] = {
     {"increfIo", io_refcount<true>}, {"decrefIo", io_refcount<false>}, {"getattrIo", io_getattr},
     {"setattrIo", io_setattr}, {"appendIo", io_append}, {"getitemIo", io_getitem}, {"lenIo", io_len},
 };
@@ -389,6 +398,21 @@ const RawEntry kRawFunctions[] = {
 
 void register_raw(Napi::Env env, Napi::Object target, RtHandle* h) {
   define_functions(env, target, h, kRawFunctions);
+}
+
+Napi::Object make_io_functions(Napi::Env env, Addon* addon) {
+  Napi::Object fns = Napi::Object::New(env);
+  for (const RawEntry& e : kIoFunctions) {
+    napi_value fn;
+    napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, addon, &fn);
+    fns.Set(e.name, Napi::Value(env, fn));
+  }
+  // The block lives as long as the Addon (a strong reference), so `io` stays valid.
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, kIoDoubles * sizeof(double));
+  addon->io_buffer = Napi::Persistent(ab);
+  addon->io = static_cast<double*>(ab.Data());
+  fns.Set("io", Napi::Float64Array::New(env, kIoDoubles, ab, 0));
+  return fns;
 }
 
 }  // namespace addon
