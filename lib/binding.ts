@@ -81,6 +81,9 @@ export interface NativeRuntime {
   appendIo(): void;
   getitemIo(): void;
   lenIo(): void;
+  /** callClassPacked with the class in io[0], the pairs in `ioPacked`, the instance in io[0]. */
+  callClassIo(...extra: (string | bigint)[]): void;
+  readonly ioPacked: Float64Array;
   typeName(a: Address): string;
   kind(a: Address): ObjectKind;
   isImmortal(a: Address): boolean;

@@ -83,6 +83,7 @@ class Addon : public Napi::Addon<Addon> {
   // belongs to (a function per runtime made them polymorphic: twice the cost of a call).
   Napi::Reference<Napi::ArrayBuffer> io_buffer;
   double* io = nullptr;
+  double* io_packed = nullptr;  // callClassIo's pairs (the layout of RtHandle::packed)
   Napi::ObjectReference io_functions;
   // Errors being made now. Constructing one runs JS (lib's factory, and whatever setters user
   // code put on Error.prototype) while a native call of some runtime is still on the stack, so

@@ -115,15 +115,18 @@ PyObject* packed_object(Napi::Env env, RtHandle* h, double kind, double value) {
   return v;
 }
 
-napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi_value* argv) {
+// The new instance (a new reference), before the safe point. `packed` is the block to read,
+// `cls` the class's address, `extra` the extra arguments (extra[i] is the packed value `i`).
+PyObject* call_class_packed(Napi::Env env, RtHandle* h, const double* packed, double cls, size_t nextra,
+                            const napi_value* extra) {
   Runtime& rt = runtime_of(env, h);
-  const double count = h->packed[0];
+  const double count = packed[0];
   if (!(count >= 0 && count <= static_cast<double>(kMaxAttrPairs)))
     throw Napi::TypeError::New(env, "callClassPacked takes up to 32 pairs");
   const size_t pairs = static_cast<size_t>(count);
   double block[kPackedDoubles];
-  std::memcpy(block, h->packed, (1 + 3 * pairs) * sizeof(double));
-  PyObject* obj = PyObject_CallClass(rt, heap_class(env, h, object_at_arg(env, h, argc, argv, 0)));
+  std::memcpy(block, packed, (1 + 3 * pairs) * sizeof(double));
+  PyObject* obj = PyObject_CallClass(rt, heap_class(env, h, object_at(env, h, cls)));
   if (obj == nullptr) throw_pending(env, h);
   try {
     for (size_t k = 0; k < pairs; k++) {
@@ -132,8 +135,8 @@ napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi
       PyObject* v;
       if (static_cast<int>(pair[1]) == kPackedExtra) {
         const double i = pair[2];
-        if (!(i >= 0 && i + 1 < static_cast<double>(argc))) throw Napi::TypeError::New(env, "packed extra argument out of range");
-        v = primitive_value(env, h, argv[1 + static_cast<size_t>(i)]);
+        if (!(i >= 0 && i < static_cast<double>(nextra))) throw Napi::TypeError::New(env, "packed extra argument out of range");
+        v = primitive_value(env, h, extra[static_cast<size_t>(i)]);
         if (v == nullptr) throw_pending(env, h);
       } else {
         v = packed_object(env, h, pair[1], pair[2]);
@@ -146,7 +149,7 @@ napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi
     Py_DECREF(rt, obj);
     throw;
   }
-  return addr_result(env, h, obj);
+  return obj;
 }
 
 napi_value raw_call_class_packed(napi_env env, napi_callback_info cbinfo) {
@@ -164,7 +167,13 @@ napi_value raw_call_class_packed(napi_env env, napi_callback_info cbinfo) {
     }
     napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
   }
-  return catching([&] { return call_class_packed(Napi::Env(env), static_cast<RtHandle*>(data), argc, argv); });
+  return catching([&]() -> napi_value {
+    Napi::Env e(env);
+    RtHandle* h = static_cast<RtHandle*>(data);
+    double cls;
+    if (argc < 1 || napi_get_value_double(env, argv[0], &cls) != napi_ok) throw Napi::TypeError::New(e, "address must be a number");
+    return addr_result(e, h, call_class_packed(e, h, h->packed, cls, argc - 1, argv + 1));
+  });
 }
 
 // getattr / setattr / setattrValue on the raw C API: the attribute hot paths of the typed API
@@ -325,6 +334,35 @@ napi_value io_getitem(napi_env env, napi_callback_info cbinfo) {
   });
 }
 
+// callClassIo(...extra): callClassPacked with the class's address in io[0], the pairs in the
+// environment's ioPacked block (same layout) and the new instance's address left in io[0].
+napi_value io_call_class(napi_env env, napi_callback_info cbinfo) {
+  constexpr size_t kFull = kMaxAttrPairs;
+  napi_value argv[kFull];
+  size_t argc = 3;
+  void* data;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  if (argc > 3) {
+    if (argc > kFull) {
+      napi_throw_type_error(env, nullptr, "callClassIo takes at most 32 extra arguments");
+      return nullptr;
+    }
+    napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  }
+  Addon* addon = static_cast<Addon*>(data);
+  const double cls = addon->io[0], index = addon->io[kIoRuntime];
+  if (RCL_UNLIKELY(!(index >= 0 && index < static_cast<double>(addon->handles.size())))) {
+    napi_throw_type_error(env, nullptr, "io: not a runtime of this environment");
+    return nullptr;
+  }
+  RtHandle* h = addon->handles[static_cast<size_t>(index)].get();
+  return catching([&]() -> napi_value {
+    Napi::Env e(env);
+    io_result(e, h, address_of(call_class_packed(e, h, addon->io_packed, cls, argc, argv)));
+    return nullptr;
+  });
+}
+
 napi_value io_len(napi_env env, napi_callback_info cbinfo) {
   return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double, double, double) {
     Py_ssize_t n = PyObject_Length(rt, object_at(e, h, a));
@@ -392,6 +430,7 @@ const RawEntry kRawFunctions[] = {
 const RawEntry kIoFunctions[] = {
     {"increfIo", io_refcount<true>}, {"decrefIo", io_refcount<false>}, {"getattrIo", io_getattr},
     {"setattrIo", io_setattr}, {"appendIo", io_append}, {"getitemIo", io_getitem}, {"lenIo", io_len},
+    {"callClassIo", io_call_class},
 };
 
 }  // namespace
@@ -407,11 +446,13 @@ Napi::Object make_io_functions(Napi::Env env, Addon* addon) {
     napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, addon, &fn);
     fns.Set(e.name, Napi::Value(env, fn));
   }
-  // The block lives as long as the Addon (a strong reference), so `io` stays valid.
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, kIoDoubles * sizeof(double));
+  // The blocks live as long as the Addon (a strong reference), so `io` stays valid.
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, (kIoDoubles + kPackedDoubles) * sizeof(double));
   addon->io_buffer = Napi::Persistent(ab);
   addon->io = static_cast<double*>(ab.Data());
+  addon->io_packed = addon->io + kIoDoubles;
   fns.Set("io", Napi::Float64Array::New(env, kIoDoubles, ab, 0));
+  fns.Set("ioPacked", Napi::Float64Array::New(env, kPackedDoubles, ab, kIoDoubles * sizeof(double)));
   return fns;
 }
 
