@@ -152,21 +152,30 @@ PyObject* call_class_packed(Napi::Env env, RtHandle* h, const double* packed, do
   return obj;
 }
 
-napi_value raw_call_class_packed(napi_env env, napi_callback_info cbinfo) {
-  // Node fills every unused slot of argv with undefined: ask for a few first (the common case
-  // has no extra argument), and for the whole buffer only when the call has more.
-  constexpr size_t kFull = 1 + kMaxAttrPairs;
-  napi_value argv[kFull];
-  size_t argc = 4;
-  void* data;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  if (argc > 4) {
-    if (argc > kFull) {
-      napi_throw_type_error(env, nullptr, "callClassPacked takes at most 32 extra arguments");
-      return nullptr;
-    }
-    napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+// The arguments of a call with a variable number of them (at most N) and its data. Node fills
+// every unused slot of argv with undefined: ask for a few first (the common case has no extra
+// argument), and for the whole buffer only when the call has more. False, with a TypeError
+// pending, beyond N.
+template <size_t N>
+bool variadic_args(napi_env env, napi_callback_info cbinfo, napi_value (&argv)[N], size_t* argc, void** data,
+                   const char* too_many) {
+  constexpr size_t kFew = 4;
+  *argc = kFew;
+  napi_get_cb_info(env, cbinfo, argc, argv, nullptr, data);
+  if (*argc <= kFew) return true;
+  if (*argc > N) {
+    napi_throw_type_error(env, nullptr, too_many);
+    return false;
   }
+  napi_get_cb_info(env, cbinfo, argc, argv, nullptr, data);
+  return true;
+}
+
+napi_value raw_call_class_packed(napi_env env, napi_callback_info cbinfo) {
+  napi_value argv[1 + kMaxAttrPairs];
+  size_t argc;
+  void* data;
+  if (!variadic_args(env, cbinfo, argv, &argc, &data, "callClassPacked takes at most 32 extra arguments")) return nullptr;
   return catching([&]() -> napi_value {
     Napi::Env e(env);
     RtHandle* h = static_cast<RtHandle*>(data);
@@ -337,18 +346,10 @@ napi_value io_getitem(napi_env env, napi_callback_info cbinfo) {
 // callClassIo(...extra): callClassPacked with the class's address in io[0], the pairs in the
 // environment's ioPacked block (same layout) and the new instance's address left in io[0].
 napi_value io_call_class(napi_env env, napi_callback_info cbinfo) {
-  constexpr size_t kFull = kMaxAttrPairs;
-  napi_value argv[kFull];
-  size_t argc = 3;
+  napi_value argv[kMaxAttrPairs];
+  size_t argc;
   void* data;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  if (argc > 3) {
-    if (argc > kFull) {
-      napi_throw_type_error(env, nullptr, "callClassIo takes at most 32 extra arguments");
-      return nullptr;
-    }
-    napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  }
+  if (!variadic_args(env, cbinfo, argv, &argc, &data, "callClassIo takes at most 32 extra arguments")) return nullptr;
   Addon* addon = static_cast<Addon*>(data);
   const double cls = addon->io[0], index = addon->io[kIoRuntime];
   if (RCL_UNLIKELY(!(index >= 0 && index < static_cast<double>(addon->handles.size())))) {
