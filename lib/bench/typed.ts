@@ -81,27 +81,35 @@ interface RoundSizes {
  * batch's timing. */
 const BATCH = 256;
 
-// Each measured callee gets a loop function of its own (new Function: its own feedback), so that
-// the call in the loop stays monomorphic and V8 inlines the callee as it would in user code.
-let loopSerial = 0;
+// Each measured callee gets a loop function of its own (new Function: its own feedback), made
+// once per name so that the warm-up round's optimized code is the timed round's: the call in the
+// loop stays monomorphic and V8 inlines the callee as it would in user code.
 type Timer<F> = (k: number, f: F, now: () => number, batch: number) => number;
+const loops = new Map<string, Timer<never>>();
+function loopFor<F>(name: string, make: () => Timer<F>): Timer<F> {
+  let loop = loops.get(name) as Timer<F> | undefined;
+  if (loop === undefined) {
+    loop = make();
+    loops.set(name, loop as Timer<never>);
+  }
+  return loop;
+}
 
 /** ns per call of `f(i)`, k calls. */
-function timeCalls(k: number, f: (i: number) => void): number {
-  const loop = new Function('k', 'f', 'now', `// calls ${loopSerial++}\nconst t = now();\nfor (let i = 0; i < k; i++) f(i);\nreturn (now() - t) / k;`) as Timer<(i: number) => void>;
-  loop(Math.min(k, 1000), f, nowNs, BATCH);
+function timeCalls(name: string, k: number, f: (i: number) => void): number {
+  const loop = loopFor(name, () => new Function('k', 'f', 'now', `// ${name}\nconst t = now();\nfor (let i = 0; i < k; i++) f(i);\nreturn (now() - t) / k;`) as Timer<(i: number) => void>);
   return loop(k, f, nowNs, BATCH);
 }
 
 /** ns per call of `make` (about k calls), its Refs released after each batch, untimed: the call
  * alone (one crossing and the new Ref), which is what the goal is about. */
-function timeHeld(k: number, make: () => Ref): number {
-  const loop = new Function(
+function timeHeld(name: string, k: number, make: () => Ref): number {
+  const loop = loopFor(name, () => new Function(
     'k',
     'make',
     'now',
     'batch',
-    `// held ${loopSerial++}
+    `// ${name}
 const batches = Math.ceil(k / batch);
 let dt = 0;
 for (let b = 0; b < batches; b++) {
@@ -112,7 +120,7 @@ for (let b = 0; b < batches; b++) {
   for (let j = 0; j < batch; j++) held[j].release();
 }
 return dt / (batches * batch);`,
-  ) as Timer<() => Ref>;
+  ) as Timer<() => Ref>);
   return loop(k, make, nowNs, BATCH);
 }
 
@@ -130,17 +138,17 @@ function round(rt: Runtime, s: RoundSizes): ChildResult {
   const grow = rt.list();
   try {
     const k = s.calls;
-    const e1 = timeCalls(k, (i) => empty(i));
+    const e1 = timeCalls('empty', k, (i) => empty(i));
     const out: Omit<ChildResult, 'empty' | 'list'> = {
-      dup_release: timeCalls(k, () => ref.dup().release()),
-      getattr: timeHeld(k, () => o.getattr('x')),
-      getitem: timeHeld(k, () => l.getitem(1)),
-      setattr: timeCalls(k, (i) => o.setattr('x', i)),
-      len: timeCalls(k, () => l.len()),
-      append: timeCalls(k, () => grow.append(7)),
-      createDrop: timeCalls(s.createDrop, () => C.new({ x: 1, y: 2 }).release()),
+      dup_release: timeCalls('dup_release', k, () => ref.dup().release()),
+      getattr: timeHeld('getattr', k, () => o.getattr('x')),
+      getitem: timeHeld('getitem', k, () => l.getitem(1)),
+      setattr: timeCalls('setattr', k, (i) => o.setattr('x', i)),
+      len: timeCalls('len', k, () => l.len()),
+      append: timeCalls('append', k, () => grow.append(7)),
+      createDrop: timeCalls('create_drop', s.createDrop, () => C.new({ x: 1, y: 2 }).release()),
     };
-    const e2 = timeCalls(k, (i) => empty(i));
+    const e2 = timeCalls('empty', k, (i) => empty(i));
     // `[i for i in range(n)]` + `del`: rt.list() and appendRange (one native call for the range:
     // new ints from the runtime's allocator, list_append's over-allocation).
     const ts: number[] = [];
