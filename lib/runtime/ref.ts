@@ -58,11 +58,11 @@ const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
 // (a loop that keeps every Ref it makes pays the registration it would pay at the task's end; a
 // loop that holds a few hundred Refs at a time pays none). Every Ref that V8 can collect while
 // owning its reference has been registered first, so no leak goes unreported.
-// `pending` is preallocated and cleared slot by slot: `length = 0` would give its backing store
-// back and every batch would grow it again.
+// Each batch is a fresh array: a young one, so storing a young Ref into it needs no entry in
+// V8's old-to-new remembered set (a long-lived array that kept its backing store made every
+// store one: dup().release() 53 -> 64 ns).
 const PENDING_LIMIT = 4096;
-const pending: (Ref | undefined)[] = new Array<Ref | undefined>(PENDING_LIMIT).fill(undefined);
-let pendingCount = 0;
+let pending: Ref[] = [];
 let flushScheduled = false;
 
 function flushPending(): void {
@@ -71,27 +71,21 @@ function flushPending(): void {
 }
 
 function registerPending(): void {
-  for (let i = 0; i < pendingCount; i++) {
-    registerIfOwned(pending[i] as Ref);
-    pending[i] = undefined;
-  }
-  pendingCount = 0;
+  const batch = pending;
+  pending = [];
+  for (const r of batch) registerIfOwned(r);
 }
 
 function compactPending(): void {
-  let kept = 0;
-  for (let i = 0; i < pendingCount; i++) {
-    const r = pending[i] as Ref;
-    pending[i] = undefined;
-    if (ownsReference(r)) pending[kept++] = r;
-  }
-  pendingCount = kept;
-  if (kept >= PENDING_LIMIT / 2) registerPending();
+  const batch = pending;
+  pending = [];
+  for (const r of batch) if (ownsReference(r)) pending.push(r);
+  if (pending.length >= PENDING_LIMIT / 2) registerPending();
 }
 
 function track(r: Ref): void {
-  if (pendingCount === PENDING_LIMIT) compactPending();
-  pending[pendingCount++] = r;
+  if (pending.length >= PENDING_LIMIT) compactPending();
+  pending.push(r);
   if (!flushScheduled) {
     flushScheduled = true;
     queueMicrotask(flushPending);
