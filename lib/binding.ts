@@ -68,6 +68,22 @@ export interface NativeRuntime {
   callClassPacked(cls: Address, ...extra: (string | bigint)[]): Address;
   /** The argument block of callClassPacked. */
   readonly packed: Float64Array;
+  /** The typed API's hot paths with their numbers in `io` instead of JS arguments, and their
+   * result in io[0] (layout: RCL_IO_DOUBLES in native/core/schema.h; values: RCL_PACKED_KINDS
+   * but `extra`). The block and the functions are shared by the environment's runtimes of this
+   * build: io[IO_RUNTIME] = ioRuntime says which one. */
+  readonly io: Float64Array;
+  readonly ioRuntime: number;
+  increfIo(): void;
+  decrefIo(): void;
+  getattrIo(): void;
+  setattrIo(): void;
+  appendIo(): void;
+  getitemIo(): void;
+  lenIo(): void;
+  /** callClassPacked with the class in io[0], the pairs in `ioPacked`, the instance in io[0]. */
+  callClassIo(...extra: (string | bigint)[]): void;
+  readonly ioPacked: Float64Array;
   typeName(a: Address): string;
   kind(a: Address): ObjectKind;
   isImmortal(a: Address): boolean;

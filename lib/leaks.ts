@@ -127,7 +127,7 @@ export function expectNoLeaks<T>(rt: Runtime, fn: () => T, options: NoLeaksOptio
     const report = diffSnapshots(before, leakSnapshot(rt));
     if (isClean(report)) return;
     // Which reference leaked: the audit names the objects whose holders do not add up.
-    const audit = rt.guard ? rt.refs.audit() : undefined;
+    const audit = rt.guard && rt.leakWarnings ? rt.refs.audit() : undefined;
     const detail = audit === undefined || audit.ok ? '' : `\n${formatAudit(audit)}`;
     throw new LeakError(formatLeakReport(report) + detail, report, audit);
   };

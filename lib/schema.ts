@@ -44,6 +44,9 @@ export const ARENA_ALLOCATORS = ['mmap', 'malloc'] as const;
 /** callClassPacked: the kind of a packed value (RCL_PACKED_KINDS), and pairs per call. */
 export const PACKED_KINDS = { number: 0, address: 1, none: 2, true: 3, false: 4, extra: 5 } as const;
 export const PACKED_MAX_PAIRS = 32;
+/** The *Io functions' block (RCL_IO_DOUBLES): doubles in it, and where the runtime's index goes. */
+export const IO_DOUBLES = 5;
+export const IO_RUNTIME = 4;
 
 /** The counters of `sys.mallocStats()`, in the native order (RCL_MALLOC_STATS_FIELDS). */
 export const MALLOC_STATS_FIELDS = [
@@ -76,4 +79,6 @@ export interface NativeConstants {
   readonly gcDebugFlags: Readonly<Record<string, number>>;
   readonly packedKinds: Readonly<Record<string, number>>;
   readonly packedMaxPairs: number;
+  readonly ioDoubles: number;
+  readonly ioRuntime: number;
 }

@@ -4,7 +4,7 @@
 // behind a holder's back. The fuzz test (test/fuzz.test.ts) audits the whole heap after every
 // step; these are the worked cases.
 import { describe, expect, it } from 'vitest';
-import { BUILDS, Runtime, RefcountError, allowLeaks, expectNoLeaks, formatAudit, formatExplanation, type Explanation } from '../lib/index.js';
+import { BUILDS, Runtime, RefcountError, allowLeaks, expectNoLeaks, formatAudit, formatExplanation, type Explanation, type Ref } from '../lib/index.js';
 import { LeakError } from '../lib/leaks.js';
 
 function sum(e: Explanation): number {
@@ -149,5 +149,23 @@ describe('rt.refs.explain', () => {
     expect((err as LeakError).audit?.unexplained.map((e) => e.address)).toEqual([keep.id]);
     expect((err as LeakError).message).toContain(`str object at 0x${keep.id.toString(16)}: refcount 2`);
     rt.capi.Py_DECREF(keep.id);
+  });
+});
+
+describe('the leak books: young Refs wait in a bounded list until the task ends', () => {
+  it('a Ref kept through many released ones in one task is still listed by rt.refs.explain', () => {
+    using rt = Runtime.create();
+    using a = rt.str('kept across compactions');
+    using n = rt.int(7000);
+    for (let k = 0; k < 20_000; k++) n.dup().release();
+    const held: Ref[] = [];
+    for (let k = 0; k < 3000; k++) held.push(n.dup());
+    const ex = rt.refs.explain(a);
+    expect(ex.holders).toEqual([{ kind: 'ref', count: 1 }]);
+    expect(ex.unexplained).toBe(0);
+    const exn = rt.refs.explain(n);
+    expect(exn.holders).toEqual([{ kind: 'ref', count: 3001 }]);
+    for (const r of held) r.release();
+    expect(rt.refs.explain(n).holders).toEqual([{ kind: 'ref', count: 1 }]);
   });
 });

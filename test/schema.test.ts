@@ -12,6 +12,8 @@ import {
   OBJECT_KINDS,
   PACKED_KINDS,
   PACKED_MAX_PAIRS,
+  IO_DOUBLES,
+  IO_RUNTIME,
 } from '../lib/schema.js';
 import { Runtime } from '../lib/index.js';
 
@@ -27,6 +29,10 @@ describe.each(BUILDS)('the %s build and lib/ agree on', (build) => {
   it('the packed attribute layout of callClassPacked', () => {
     expect(c.packedKinds).toEqual({ ...PACKED_KINDS });
     expect(c.packedMaxPairs).toBe(PACKED_MAX_PAIRS);
+  });
+  it('the io block of the *Io functions', () => {
+    expect(c.ioDoubles).toBe(IO_DOUBLES);
+    expect(c.ioRuntime).toBe(IO_RUNTIME);
   });
   it('the MallocStats counters', () => expect(c.mallocStatsFields).toEqual([...MALLOC_STATS_FIELDS]));
   it('the error codes: the native ones first, in order, then only codes no build has', () => {

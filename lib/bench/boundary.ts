@@ -1,8 +1,8 @@
 /**
  * The JS boundary rows: capi.Py_INCREF (guarded / unguarded) vs the native module's emptyCall
- * (an N-API function that does nothing: the cost of crossing the boundary at all), increfMany
- * per address, Ref.dup()/release(), and the typed API's one-call operations (getattr, setattr,
- * append, getitem, len).
+ * (an N-API function that does nothing: the cost of crossing the boundary at all) and increfMany
+ * per address. The typed API's rows (Ref.dup()/release(), getattr, setattr, append, getitem,
+ * len, C.new, a list of a range) are typed.ts's, each runtime configuration in its own process.
  */
 import { loadBuild } from '../binding.js';
 import { Runtime } from '../runtime/index.js';
@@ -37,14 +37,6 @@ export function boundaryRows(opts: { quick: boolean; reps: number; log: (s: stri
     guarded: { inc: [], dec: [], empty: [], many: [], manyCold: [], manyDec: [], manyEmpty: [] },
     unguarded: { inc: [], dec: [], empty: [], many: [], manyCold: [], manyDec: [], manyEmpty: [] },
   };
-  const dupVals: number[] = [];
-  const dupEmpty: number[] = [];
-  // The typed API's one-call operations (guarded): each timed alone; the new Refs that getattr
-  // and getitem return are released outside the timing.
-  const typedOps = ['getattr', 'setattr', 'append', 'getitem', 'len'] as const;
-  const typed: Record<(typeof typedOps)[number], number[]> = { getattr: [], setattr: [], append: [], getitem: [], len: [] };
-  const typedEmpty: number[] = [];
-
   for (const mode of ['unguarded', 'guarded'] as const) {
     const rt = Runtime.create({ build: 'release', guard: mode === 'guarded' });
     try {
@@ -90,39 +82,6 @@ export function boundaryRows(opts: { quick: boolean; reps: number; log: (s: stri
         s.manyCold.push(tcold);
         s.manyDec.push(tmd);
         s.manyEmpty.push((e1 + e2) / 2);
-        if (mode === 'guarded') {
-          // Ref.dup()/release() through the typed API (guarded runtime, as users run it).
-          const ref = refs[0]!;
-          const k = opts.quick ? 20_000 : 500_000;
-          const ea = timeLoop(emptyLoop, empty, addrs, k);
-          const t1 = nowNs();
-          for (let i = 0; i < k; i++) ref.dup().release();
-          dupVals.push((nowNs() - t1) / k);
-          dupEmpty.push(ea);
-          typedEmpty.push(ea);
-          const C = rt.defineClass(`Bench${r + 2}`);
-          const o = C.new({ x: 1 });
-          const l = rt.list([1, 2, 3]);
-          // getattr and getitem return a new Ref, which a caller releases: they are timed with
-          // their release (two crossings, as dup()/release()).
-          let t = nowNs();
-          for (let i = 0; i < k; i++) o.getattr('x').release();
-          typed.getattr.push((nowNs() - t) / k);
-          t = nowNs();
-          for (let i = 0; i < k; i++) o.setattr('x', i);
-          typed.setattr.push((nowNs() - t) / k);
-          t = nowNs();
-          for (let i = 0; i < k; i++) l.getitem(1).release();
-          typed.getitem.push((nowNs() - t) / k);
-          t = nowNs();
-          for (let i = 0; i < k; i++) l.len();
-          typed.len.push((nowNs() - t) / k);
-          const grow = rt.list();
-          t = nowNs();
-          for (let i = 0; i < k; i++) grow.append(7);
-          typed.append.push((nowNs() - t) / k);
-          for (const x of [grow, l, o]) x.release();
-        }
       }
       for (const r of [...refs, ...manyRefs]) r.release();
     } finally {
@@ -141,17 +100,5 @@ export function boundaryRows(opts: { quick: boolean; reps: number; log: (s: stri
   rows.push(makeRow(spec('boundary.increfMany.cold', `increfMany(Float64Array[${nMany}]) per address, unguarded, first call after the call loops`, 'ns/address', null), u.manyCold, u.manyEmpty));
   rows.push(makeRow(spec('boundary.increfMany.guarded', `increfMany(Float64Array[${nMany}]) per address, guarded`, 'ns/address', null), gd.many, gd.manyEmpty));
   rows.push(makeRow(spec('boundary.decrefMany.unguarded', `decrefMany(Float64Array[${nMany}]) per address, unguarded`, 'ns/address', null), u.manyDec, u.manyEmpty));
-  rows.push(makeRow(spec('boundary.ref_dup_release', 'Ref.dup().release() (typed API, guarded)', 'ns/pair', goal('ratio', 2.2, '<= 2.2x empty call')), dupVals, dupEmpty));
-  const typedRows: Record<(typeof typedOps)[number], [string, number]> = {
-    getattr: ["o.getattr('x').release()", 2.2],
-    setattr: ["o.setattr('x', i)", 1.3],
-    append: ['l.append(7)', 1.3],
-    getitem: ['l.getitem(1).release()', 2.2],
-    len: ['l.len()', 1.3],
-  };
-  for (const op of typedOps) {
-    const [label, max] = typedRows[op];
-    rows.push(makeRow(spec(`boundary.typed.${op}`, `${label} (typed API, guarded)`, 'ns/call', goal('ratio', max, `<= ${max}x empty call`)), typed[op], typedEmpty));
-  }
   return rows;
 }

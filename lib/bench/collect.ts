@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { Runtime } from '../runtime/index.js';
-import { findPython, runPython } from './python.js';
+import { findPython, pyCreateDrop, runPython } from './python.js';
 import { goal, makeRow, missingRow, nowNs, type RowSpec } from './stats.js';
 import type { BenchRow } from './types.js';
 
@@ -47,12 +47,7 @@ for n in cfg['sizes']:
             if rep > 0:
                 out['collect'][key].append(dt / n)
 gc.enable()
-def create_drop(n):
-    for i in range(n):
-        o = Node()
-        o.x = 1
-        o.y = 2
-        del o
+${pyCreateDrop('Node')}
 for rep in range(cfg['reps'] + 1 if cfg['createDrop'] else 0):
     gc.collect()
     t0 = time.perf_counter_ns()

@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../binding.js';
 import { boundaryRows } from './boundary.js';
+import { typedRows } from './typed.js';
 import { gcRows, memoryRows } from './collect.js';
 import { cpythonMissingRows, cpythonRows } from './cpython.js';
 import { allocRows, buildNative, compilerVersion, perfStatus, refcountRows } from './native.js';
@@ -113,6 +114,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     log('boundary: JS -> native calls ...');
     try {
       rows.push(...boundaryRows({ quick, reps, log }));
+    } catch (e) {
+      failed('boundary', e);
+    }
+    log('boundary: the typed API vs CPython 3.12 ...');
+    try {
+      rows.push(...typedRows({ quick, reps: quick ? 1 : reps, log }));
     } catch (e) {
       failed('boundary', e);
     }

@@ -3,7 +3,7 @@ import type { Address } from '../binding.js';
 import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
 import { Ref, addressOf, wrapAddress } from './ref.js';
 import type { PyInput } from './convert.js';
-import { PACKED_KINDS, PACKED_MAX_PAIRS } from '../schema.js';
+import { IO_RUNTIME, PACKED_KINDS, PACKED_MAX_PAIRS } from '../schema.js';
 
 /** Options of {@link Runtime.defineClass}. */
 export interface ClassOptions {
@@ -25,6 +25,12 @@ export class PyClass {
   readonly ref: Ref;
   readonly name: string;
   readonly #rt: Runtime;
+  // The name slots of the last attributes new() was given, by position: `C.new({ x, y })` in a
+  // loop passes the same names in the same order every time, and comparing an internalized
+  // string with the one remembered is cheaper than the runtime's name map (two hash lookups
+  // were a tenth of a create+drop).
+  readonly #names: string[] = [];
+  readonly #slots: number[] = [];
   /** Made by the runtime (not for user code). */
   constructor(rt: Runtime, addr: Address, name: string) {
     this.#rt = rt;
@@ -45,9 +51,10 @@ export class PyClass {
     const cls = addressOf(this.ref);
     if (attrs === undefined) return wrapAddress(rt, nativeOf(rt).callClass(cls));
     // One crossing when every value is a primitive or a Ref (the common case): cls() and the
-    // setattrs run in a single native call. The pairs go in the runtime's packed block (see
-    // callClassPacked in the addon); strings and bigints ride along as extra arguments.
-    const packed = nativeOf(rt).packed;
+    // setattrs run in a single native call. The pairs go in the environment's packed block (see
+    // callClassPacked / callClassIo in the addon); strings and bigints ride along as extra
+    // arguments. Nothing between here and the call runs native code that uses the block.
+    const packed = nativeOf(rt).ioPacked;
     let extra: (string | bigint)[] | undefined;
     let k = 0;
     for (const name in attrs) {
@@ -70,16 +77,26 @@ export class PyClass {
       } else {
         return this.#newSlow(attrs);
       }
-      packed[at] = nameSlotOf(rt, name);
+      packed[at] = name === this.#names[k] ? (this.#slots[k] as number) : this.#remember(k, name);
       k++;
     }
     packed[0] = k;
-    const call = nativeOf(rt).callClassPacked;
-    if (extra === undefined) return wrapAddress(rt, call(cls));
+    const n = nativeOf(rt);
+    const io = n.io;
+    io[0] = cls;
+    io[IO_RUNTIME] = n.ioRuntime;
     // direct calls for one or two extras: a spread call takes V8's slow API-call path
-    if (extra.length === 1) return wrapAddress(rt, call(cls, extra[0] as string | bigint));
-    if (extra.length === 2) return wrapAddress(rt, call(cls, extra[0] as string | bigint, extra[1] as string | bigint));
-    return wrapAddress(rt, call(cls, ...extra));
+    if (extra === undefined) n.callClassIo();
+    else if (extra.length === 1) n.callClassIo(extra[0] as string | bigint);
+    else if (extra.length === 2) n.callClassIo(extra[0] as string | bigint, extra[1] as string | bigint);
+    else n.callClassIo(...extra);
+    return wrapAddress(rt, io[0] as Address);
+  }
+  #remember(k: number, name: string): number {
+    const slot = nameSlotOf(this.#rt, name);
+    this.#names[k] = name;
+    this.#slots[k] = slot;
+    return slot;
   }
   // Values that need converting first (lists, dicts...): cls(), then one setattr each.
   #newSlow(attrs: { readonly [name: string]: PyInput }): Ref {

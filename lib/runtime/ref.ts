@@ -1,6 +1,6 @@
 /** {@link Ref} (one owned strong reference) and the leak tracking of lost Refs. */
 import { RefcountError } from '../errors.js';
-import type { ObjectKind } from '../schema.js';
+import { IO_RUNTIME, PACKED_KINDS, type ObjectKind } from '../schema.js';
 import type { Address, NativeRuntime } from '../binding.js';
 import { nativeOf, nameSlotOf, type Runtime } from './runtime.js';
 import { isPrimitive, withObject, type PyInput, type PyValue } from './convert.js';
@@ -50,25 +50,43 @@ const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
   );
 });
 
-// Registering with a FinalizationRegistry costs ~0.7 us, far more than the Ref itself, and most
-// Refs are released within the tick that made them. So new Refs wait in `pending` (a strong
-// reference: they cannot be collected there) and only the ones still unreleased when the
-// current task ends — or when the batch grows large — are registered. Every Ref that V8 can
-// collect while owning its reference has been registered first, so no leak goes unreported.
-const pending: Ref[] = [];
-let flushScheduled = false;
+// Registering with a FinalizationRegistry costs ~0.3-0.7 us, far more than the Ref itself, and
+// most Refs are released soon after they are made. So new Refs wait in `pending` (a strong
+// reference: they cannot be collected there) and only the ones still unreleased when the current
+// task ends are registered. When `pending` fills up inside one task, the released Refs are
+// dropped from it and the owning ones kept; only when those fill half of it are they registered
+// (a loop that keeps every Ref it makes pays the registration it would pay at the task's end; a
+// loop that holds a few hundred Refs at a time pays none). Every Ref that V8 can collect while
+// owning its reference has been registered first, so no leak goes unreported.
+// Each batch is a fresh array: a young one, so storing a young Ref into it needs no entry in
+// V8's old-to-new remembered set (a long-lived array that kept its backing store made every
+// store one: dup().release() 53 -> 64 ns).
 const PENDING_LIMIT = 4096;
+let pending: Ref[] = [];
+let flushScheduled = false;
 
 function flushPending(): void {
   flushScheduled = false;
-  for (const r of pending) registerIfOwned(r);
-  pending.length = 0;
+  registerPending();
+}
+
+function registerPending(): void {
+  const batch = pending;
+  pending = [];
+  for (const r of batch) registerIfOwned(r);
+}
+
+function compactPending(): void {
+  const batch = pending;
+  pending = [];
+  for (const r of batch) if (ownsReference(r)) pending.push(r);
+  if (pending.length >= PENDING_LIMIT / 2) registerPending();
 }
 
 function track(r: Ref): void {
+  if (pending.length >= PENDING_LIMIT) compactPending();
   pending.push(r);
-  if (pending.length >= PENDING_LIMIT) flushPending();
-  else if (!flushScheduled) {
+  if (!flushScheduled) {
     flushScheduled = true;
     queueMicrotask(flushPending);
   }
@@ -76,6 +94,7 @@ function track(r: Ref): void {
 
 let refAddress: (r: Ref) => Address;
 let registerIfOwned: (r: Ref) => void;
+let ownsReference: (r: Ref) => boolean;
 let ownedBy: (r: Ref, rt: Runtime) => Address | undefined;
 let siteOf: (r: Ref) => string | undefined;
 let peek: (r: Ref) => Address;
@@ -100,6 +119,8 @@ export function refSite(r: Ref): string | undefined {
 /** @internal Every Ref of `rt` that owns its reference now, by address. The young Refs are
  * registered first (as the end of the task would), so the long-lived set is the whole list. */
 export function ownedRefs(rt: Runtime): Map<Address, Ref[]> {
+  if (!rt.leakWarnings)
+    throw new RefcountError('ERR_VALUE', 'this runtime keeps no books on its Refs (Runtime.create({ leakWarnings: false })): rt.refs cannot tell the references they own from leaks');
   flushPending();
   const out = new Map<Address, Ref[]>();
   for (const w of longLived) {
@@ -131,7 +152,7 @@ export class Ref implements Disposable {
     this.#rt = rt;
     this.#addr = addr;
     this.#borrowed = borrowed;
-    if (!borrowed) {
+    if (!borrowed && rt.leakWarnings) {
       track(this);
       if (rt.tracking) this.#site = currentOpSite() ?? callSite();
     }
@@ -171,7 +192,9 @@ export class Ref implements Disposable {
   /** Py_NewRef: a new Ref owning one more reference to the same object. */
   dup(): Ref {
     const a = this.#check();
-    this.#n().incref(a);
+    const n = this.#n();
+    ioOf(n)[0] = a;
+    n.increfIo();
     return wrapAddress(this.#rt, a);
   }
   /** Py_DECREF (`del name`). A second call throws ERR_RELEASED. */
@@ -185,7 +208,9 @@ export class Ref implements Disposable {
       leakRegistry.unregister(this);
       longLived.delete(this.#registered);
     }
-    this.#n().decref(a);
+    const n = this.#n();
+    ioOf(n)[0] = a;
+    n.decrefIo();
   }
   /** Releases the reference if it is still owned (for `using`). */
   [Symbol.dispose](): void {
@@ -226,15 +251,26 @@ export class Ref implements Disposable {
   /** getattr(obj, name): a new reference. */
   getattr(name: string): Ref {
     const a = this.#check();
-    return wrapAddress(this.#rt, this.#n().getattr(a, nameSlotOf(this.#rt, name)));
+    const n = this.#n();
+    const slot = nameSlotOf(this.#rt, name);
+    const io = ioOf(n);
+    io[0] = a;
+    io[1] = slot;
+    n.getattrIo();
+    return wrapAddress(this.#rt, io[0] as Address);
   }
   /** setattr(obj, name, value). */
   setattr(name: string, value: PyInput): void {
     const a = this.#check();
+    const n = this.#n();
     const slot = nameSlotOf(this.#rt, name);
-    if (value instanceof Ref) this.#n().setattr(a, slot, addressOf(value, this.#rt));
-    else if (isPrimitive(value)) this.#n().setattrValue(a, slot, value);
-    else withObject(this.#rt, value, (v) => this.#n().setattr(a, slot, v));
+    if (packValue(n.io, 2, value, this.#rt)) {
+      ioOf(n)[0] = a;
+      n.io[1] = slot;
+      n.setattrIo();
+    } else if (value instanceof Ref) n.setattr(a, slot, addressOf(value, this.#rt));
+    else if (isPrimitive(value)) n.setattrValue(a, slot, value);
+    else withObject(this.#rt, value, (v) => n.setattr(a, slot, v));
   }
   /** delattr(obj, name). */
   delattr(name: string): void {
@@ -250,13 +286,23 @@ export class Ref implements Disposable {
   // ------------------------------------------------------------------ containers
   /** len(obj). */
   len(): number {
-    return this.#n().len(this.#check());
+    const a = this.#check();
+    const n = this.#n();
+    ioOf(n)[0] = a;
+    n.lenIo();
+    return n.io[0] as number;
   }
   /** obj[key]: an index for lists and tuples, any hashable value for dicts. */
   getitem(key: PyInput): Ref {
     const a = this.#check();
     if (this.kind === 'dict') return withObject(this.#rt, key, (k) => wrapAddress(this.#rt, this.#n().getitemKey(a, k)));
-    return wrapAddress(this.#rt, this.#n().getitemIndex(a, this.#index(key)));
+    const n = this.#n();
+    const index = this.#index(key);
+    const io = ioOf(n);
+    io[0] = a;
+    io[1] = index;
+    n.getitemIo();
+    return wrapAddress(this.#rt, io[0] as Address);
   }
   /** obj[key] = value. */
   setitem(key: PyInput, value: PyInput): void {
@@ -275,9 +321,12 @@ export class Ref implements Disposable {
   /** list.append(value). */
   append(value: PyInput): void {
     const a = this.#check();
-    if (value instanceof Ref) this.#n().append(a, addressOf(value, this.#rt));
-    else if (isPrimitive(value)) this.#n().appendValue(a, value);
-    else withObject(this.#rt, value, (v) => this.#n().append(a, v));
+    const n = this.#n();
+    if (packValue(n.io, 1, value, this.#rt)) {
+      ioOf(n)[0] = a;
+      n.appendIo();
+    } else if (isPrimitive(value)) n.appendValue(a, value);
+    else withObject(this.#rt, value, (v) => n.append(a, v));
   }
   /**
    * `for i in range(start, stop): lst.append(i)` in one native call, as CPython 3.12 runs
@@ -338,6 +387,7 @@ export class Ref implements Disposable {
   static {
     refAddress = (r) => r.#check();
     registerIfOwned = (r) => r.#registerIfOwned();
+    ownsReference = (r) => !r.#released && !r.#rt.closed;
     ownedBy = (r, rt) => (r.#rt === rt && !r.#released && !r.#borrowed ? r.#addr : undefined);
     siteOf = (r) => r.#site;
     peek = (r) => r.#addr;
@@ -365,6 +415,41 @@ export class Ref implements Disposable {
     return key;
   }
 }
+
+/** The io block of `n`'s build, with `n`'s runtime named in it: the caller writes the rest of
+ * the call's numbers, then calls the `*Io` function. */
+function ioOf(n: NativeRuntime): Float64Array {
+  const io = n.io;
+  io[IO_RUNTIME] = n.ioRuntime;
+  return io;
+}
+
+/**
+ * Writes `value` as a packed (kind, value) pair at io[at], io[at + 1] if it is one without a
+ * conversion (a number, None, a bool, a Ref of `rt`), for the `*Io` calls; false for strings,
+ * bigints and containers, which take the calls with JS arguments.
+ */
+function packValue(io: Float64Array, at: number, value: PyInput, rt: Runtime): boolean {
+  if (typeof value === 'number') {
+    io[at] = PACKED_NUMBER;
+    io[at + 1] = value;
+  } else if (value instanceof Ref) {
+    io[at + 1] = addressOf(value, rt);
+    io[at] = PACKED_ADDRESS;
+  } else if (value === null || value === undefined) {
+    io[at] = PACKED_NONE;
+  } else if (typeof value === 'boolean') {
+    io[at] = value ? PACKED_TRUE : PACKED_FALSE;
+  } else {
+    return false;
+  }
+  return true;
+}
+const PACKED_NUMBER = PACKED_KINDS.number;
+const PACKED_ADDRESS = PACKED_KINDS.address;
+const PACKED_NONE = PACKED_KINDS.none;
+const PACKED_TRUE = PACKED_KINDS.true;
+const PACKED_FALSE = PACKED_KINDS.false;
 
 /**
  * @internal The address of a Ref, after the released / closed checks; given a runtime, also

@@ -62,6 +62,14 @@ Napi::Value create_runtime(const Napi::CallbackInfo& info) {
   h->packed_buffer = Napi::Persistent(packed_ab);
   h->packed = static_cast<double*>(packed_ab.Data());
   o.Set("packed", Napi::Float64Array::New(env, kPackedDoubles, packed_ab, 0));
+  // The environment's shared io block and *Io functions, and this runtime's index for io[4].
+  Napi::Object io_functions = addon->io_functions.Value();
+  Napi::Array io_names = io_functions.GetPropertyNames();
+  for (uint32_t i = 0; i < io_names.Length(); i++) {
+    Napi::Value key = io_names.Get(i);
+    o.Set(key, io_functions.Get(key));
+  }
+  o.Set("ioRuntime", Napi::Number::New(env, static_cast<double>(addon->handles.size() - 1)));
   Runtime& rt = *h->rt;
   auto addr = [&](PyObject* p) { return static_cast<double>(reinterpret_cast<uintptr_t>(p)); };
   Napi::Object singletons = Napi::Object::New(env);
@@ -114,6 +122,8 @@ Napi::Object schema_constants(Napi::Env env) {
 #undef RCL_X
   c.Set("packedKinds", packed);
   c.Set("packedMaxPairs", Napi::Number::New(env, RCL_PACKED_MAX_PAIRS));
+  c.Set("ioDoubles", Napi::Number::New(env, RCL_IO_DOUBLES));
+  c.Set("ioRuntime", Napi::Number::New(env, RCL_IO_RUNTIME));
   return c;
 }
 
@@ -124,6 +134,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   exports.Set("createRuntime", Napi::Function::New(env, create_runtime, "createRuntime"));
   exports.Set("setErrorFactory", Napi::Function::New(env, set_error_factory, "setErrorFactory"));
   exports.Set("emptyCall", Napi::Function::New(env, empty_call, "emptyCall"));
+  io_functions = Napi::Persistent(make_io_functions(env, this));
   Napi::Array codes = Napi::Array::New(env);
   uint32_t i = 0;
 #define RCL_X(name, js) codes.Set(i++, Napi::String::New(env, js));

@@ -77,7 +77,14 @@ class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports);
   Napi::FunctionReference make_error;  // lib's factory: (code, message, details) -> Error
-  std::vector<std::unique_ptr<RtHandle>> handles;
+  std::vector<std::unique_ptr<RtHandle>> handles;  // a runtime's index here is its ioRuntime
+  // The *Io functions and their argument block (schema.h): one set per environment, shared by
+  // its runtimes, so that the typed API's call sites see one function whichever runtime a Ref
+  // belongs to (a function per runtime made them polymorphic: twice the cost of a call).
+  Napi::Reference<Napi::ArrayBuffer> io_buffer;
+  double* io = nullptr;
+  double* io_packed = nullptr;  // callClassIo's pairs (the layout of RtHandle::packed)
+  Napi::ObjectReference io_functions;
   // Errors being made now. Constructing one runs JS (lib's factory, and whatever setters user
   // code put on Error.prototype) while a native call of some runtime is still on the stack, so
   // no runtime of this environment may close meanwhile.
@@ -135,10 +142,14 @@ void register_gc(Napi::Env env, Napi::Object target, RtHandle* h);             /
 void register_sys(Napi::Env env, Napi::Object target, RtHandle* h);            // api_sys.cc
 void register_introspection(Napi::Env env, Napi::Object target, RtHandle* h);  // api_introspection.cc
 void register_refs(Napi::Env env, Napi::Object target, RtHandle* h);           // api_refs.cc
+// The shared *Io functions (raw.cc), made once per environment with the Addon as their data.
+Napi::Object make_io_functions(Napi::Env env, Addon* addon);
 
 // callClassPacked's argument block (raw.cc): its size in doubles.
 constexpr size_t kMaxAttrPairs = RCL_PACKED_MAX_PAIRS;  // schema.h
 constexpr size_t kPackedDoubles = 1 + 3 * kMaxAttrPairs;
+constexpr size_t kIoDoubles = RCL_IO_DOUBLES;  // schema.h
+constexpr size_t kIoRuntime = RCL_IO_RUNTIME;
 
 }  // namespace addon
 RCL_END_NAMESPACE

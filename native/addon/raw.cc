@@ -99,36 +99,48 @@ enum PackedKind {
 #undef RCL_X
 };
 
-napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi_value* argv) {
+// A packed value (kind, value) other than `extra` as a new reference. Throws the JS error.
+PyObject* packed_object(Napi::Env env, RtHandle* h, double kind, double value) {
+  Runtime& rt = *h->rt;
+  PyObject* v;
+  switch (static_cast<int>(kind)) {
+    case kPackedNumber: v = number_to_object(rt, value); break;
+    case kPackedAddress: return Py_NewRef(rt, object_at(env, h, value));
+    case kPackedNone: return rt.None();
+    case kPackedTrue: return rt.True();
+    case kPackedFalse: return rt.False();
+    default: throw Napi::TypeError::New(env, "unknown packed value kind");
+  }
+  if (v == nullptr) throw_pending(env, h);
+  return v;
+}
+
+// The new instance (a new reference), before the safe point. `packed` is the block to read,
+// `cls` the class's address, `extra` the extra arguments (extra[i] is the packed value `i`).
+PyObject* call_class_packed(Napi::Env env, RtHandle* h, const double* packed, double cls, size_t nextra,
+                            const napi_value* extra) {
   Runtime& rt = runtime_of(env, h);
-  const double count = h->packed[0];
+  const double count = packed[0];
   if (!(count >= 0 && count <= static_cast<double>(kMaxAttrPairs)))
     throw Napi::TypeError::New(env, "callClassPacked takes up to 32 pairs");
   const size_t pairs = static_cast<size_t>(count);
   double block[kPackedDoubles];
-  std::memcpy(block, h->packed, (1 + 3 * pairs) * sizeof(double));
-  PyObject* obj = PyObject_CallClass(rt, heap_class(env, h, object_at_arg(env, h, argc, argv, 0)));
+  std::memcpy(block, packed, (1 + 3 * pairs) * sizeof(double));
+  PyObject* obj = PyObject_CallClass(rt, heap_class(env, h, object_at(env, h, cls)));
   if (obj == nullptr) throw_pending(env, h);
   try {
     for (size_t k = 0; k < pairs; k++) {
       const double* pair = block + 1 + 3 * k;
       PyObject* name = slot_name(env, h, pair[0]);
       PyObject* v;
-      switch (static_cast<int>(pair[1])) {
-        case kPackedNumber: v = number_to_object(rt, pair[2]); break;
-        case kPackedAddress: v = Py_NewRef(rt, object_at(env, h, pair[2])); break;
-        case kPackedNone: v = rt.None(); break;
-        case kPackedTrue: v = rt.True(); break;
-        case kPackedFalse: v = rt.False(); break;
-        case kPackedExtra: {
-          const double i = pair[2];
-          if (!(i >= 0 && i + 1 < static_cast<double>(argc))) throw Napi::TypeError::New(env, "packed extra argument out of range");
-          v = primitive_value(env, h, argv[1 + static_cast<size_t>(i)]);
-          break;
-        }
-        default: throw Napi::TypeError::New(env, "unknown packed value kind");
+      if (static_cast<int>(pair[1]) == kPackedExtra) {
+        const double i = pair[2];
+        if (!(i >= 0 && i < static_cast<double>(nextra))) throw Napi::TypeError::New(env, "packed extra argument out of range");
+        v = primitive_value(env, h, extra[static_cast<size_t>(i)]);
+        if (v == nullptr) throw_pending(env, h);
+      } else {
+        v = packed_object(env, h, pair[1], pair[2]);
       }
-      if (v == nullptr) throw_pending(env, h);
       int r = PyObject_SetAttr(rt, obj, name, v);
       Py_DECREF(rt, v);
       if (r < 0) throw_pending(env, h);
@@ -137,25 +149,40 @@ napi_value call_class_packed(Napi::Env env, RtHandle* h, size_t argc, const napi
     Py_DECREF(rt, obj);
     throw;
   }
-  return addr_result(env, h, obj);
+  return obj;
+}
+
+// The arguments of a call with a variable number of them (at most N) and its data. Node fills
+// every unused slot of argv with undefined: ask for a few first (the common case has no extra
+// argument), and for the whole buffer only when the call has more. False, with a TypeError
+// pending, beyond N.
+template <size_t N>
+bool variadic_args(napi_env env, napi_callback_info cbinfo, napi_value (&argv)[N], size_t* argc, void** data,
+                   const char* too_many) {
+  constexpr size_t kFew = 4;
+  *argc = kFew;
+  napi_get_cb_info(env, cbinfo, argc, argv, nullptr, data);
+  if (*argc <= kFew) return true;
+  if (*argc > N) {
+    napi_throw_type_error(env, nullptr, too_many);
+    return false;
+  }
+  napi_get_cb_info(env, cbinfo, argc, argv, nullptr, data);
+  return true;
 }
 
 napi_value raw_call_class_packed(napi_env env, napi_callback_info cbinfo) {
-  // Node fills every unused slot of argv with undefined: ask for a few first (the common case
-  // has no extra argument), and for the whole buffer only when the call has more.
-  constexpr size_t kFull = 1 + kMaxAttrPairs;
-  napi_value argv[kFull];
-  size_t argc = 4;
+  napi_value argv[1 + kMaxAttrPairs];
+  size_t argc;
   void* data;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  if (argc > 4) {
-    if (argc > kFull) {
-      napi_throw_type_error(env, nullptr, "callClassPacked takes at most 32 extra arguments");
-      return nullptr;
-    }
-    napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  }
-  return catching([&] { return call_class_packed(Napi::Env(env), static_cast<RtHandle*>(data), argc, argv); });
+  if (!variadic_args(env, cbinfo, argv, &argc, &data, "callClassPacked takes at most 32 extra arguments")) return nullptr;
+  return catching([&]() -> napi_value {
+    Napi::Env e(env);
+    RtHandle* h = static_cast<RtHandle*>(data);
+    double cls;
+    if (argc < 1 || napi_get_value_double(env, argv[0], &cls) != napi_ok) throw Napi::TypeError::New(e, "address must be a number");
+    return addr_result(e, h, call_class_packed(e, h, h->packed, cls, argc - 1, argv + 1));
+  });
 }
 
 // getattr / setattr / setattrValue on the raw C API: the attribute hot paths of the typed API
@@ -227,6 +254,124 @@ napi_value raw_item(napi_env env, napi_callback_info cbinfo) {
   });
 }
 
+// ---------------------------------------------------------------- the io calling convention
+// The typed API's hot paths (Ref.dup / release / getattr / setattr / append / getitem / len)
+// take their numbers from the environment's io block instead of JS arguments and leave their
+// result there (layout: RCL_IO_DOUBLES in schema.h). A crossing then reads no napi_value: no
+// napi_get_value_double per argument (each a call and a dependent load through the handle)
+// and no number made for the result (napi_create_double allocates a heap number for an
+// address). The inputs are copied to locals before anything runs, and the result is written
+// after the safe point, so user code the call runs (a finalizer, a gc callback) may use the
+// block itself. The functions and the block are the environment's (the Addon is their data),
+// io[RCL_IO_RUNTIME] says which runtime: one function per call site, whatever the runtime.
+template <typename F>
+napi_value io_call(napi_env env, napi_callback_info cbinfo, F&& f) {
+  void* data;
+  napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
+  Addon* addon = static_cast<Addon*>(data);
+  double* io = addon->io;
+  const double a0 = io[0], a1 = io[1], a2 = io[2], a3 = io[3], index = io[kIoRuntime];
+  if (RCL_UNLIKELY(!(index >= 0 && index < static_cast<double>(addon->handles.size())))) {
+    napi_throw_type_error(env, nullptr, "io: not a runtime of this environment");
+    return nullptr;
+  }
+  RtHandle* h = addon->handles[static_cast<size_t>(index)].get();
+  Napi::Env e(env);
+  return catching([&]() -> napi_value {
+    f(e, h, runtime_of(e, h), a0, a1, a2, a3);
+    return nullptr;
+  });
+}
+
+// The end of a call returning a new reference (or a count): the safe point, then the result.
+inline void io_result(Napi::Env e, RtHandle* h, double r) {
+  safe_point(e, h);
+  h->addon->io[0] = r;
+}
+inline double address_of(PyObject* op) { return static_cast<double>(reinterpret_cast<uintptr_t>(op)); }
+
+template <bool kInc>
+napi_value io_refcount(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double, double, double) {
+    PyObject* op = object_at(e, h, a);
+    if (kInc) {
+      Py_INCREF(rt, op);
+      return;
+    }
+    Py_DECREF(rt, op);
+    if (RCL_UNLIKELY(rt.has_error() || rt.gc.scheduled)) safe_point(e, h);
+  });
+}
+
+napi_value io_getattr(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double slot, double, double) {
+    PyObject* r = PyObject_GetAttr(rt, object_at(e, h, a), slot_name(e, h, slot));
+    if (r == nullptr) throw_pending(e, h);
+    io_result(e, h, address_of(r));
+  });
+}
+
+napi_value io_setattr(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double slot, double kind, double value) {
+    PyObject* op = object_at(e, h, a);
+    PyObject* name = slot_name(e, h, slot);
+    PyObject* v = packed_object(e, h, kind, value);
+    int r = PyObject_SetAttr(rt, op, name, v);
+    Py_DECREF(rt, v);
+    if (r < 0) throw_pending(e, h);
+    safe_point(e, h);
+  });
+}
+
+napi_value io_append(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double kind, double value, double) {
+    PyObject* op = object_at(e, h, a);
+    PyObject* v = packed_object(e, h, kind, value);
+    int r = method_append(rt, op, v);
+    Py_DECREF(rt, v);
+    if (r < 0) throw_pending(e, h);
+    safe_point(e, h);
+  });
+}
+
+napi_value io_getitem(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double index, double, double) {
+    PyObject* op = object_at(e, h, a);
+    PyObject* r = PySequence_GetItem(rt, op, index_value(e, h, index));
+    if (r == nullptr) throw_pending(e, h);
+    io_result(e, h, address_of(r));
+  });
+}
+
+// callClassIo(...extra): callClassPacked with the class's address in io[0], the pairs in the
+// environment's ioPacked block (same layout) and the new instance's address left in io[0].
+napi_value io_call_class(napi_env env, napi_callback_info cbinfo) {
+  napi_value argv[kMaxAttrPairs];
+  size_t argc;
+  void* data;
+  if (!variadic_args(env, cbinfo, argv, &argc, &data, "callClassIo takes at most 32 extra arguments")) return nullptr;
+  Addon* addon = static_cast<Addon*>(data);
+  const double cls = addon->io[0], index = addon->io[kIoRuntime];
+  if (RCL_UNLIKELY(!(index >= 0 && index < static_cast<double>(addon->handles.size())))) {
+    napi_throw_type_error(env, nullptr, "io: not a runtime of this environment");
+    return nullptr;
+  }
+  RtHandle* h = addon->handles[static_cast<size_t>(index)].get();
+  return catching([&]() -> napi_value {
+    Napi::Env e(env);
+    io_result(e, h, address_of(call_class_packed(e, h, addon->io_packed, cls, argc, argv)));
+    return nullptr;
+  });
+}
+
+napi_value io_len(napi_env env, napi_callback_info cbinfo) {
+  return io_call(env, cbinfo, [](Napi::Env e, RtHandle* h, Runtime& rt, double a, double, double, double) {
+    Py_ssize_t n = PyObject_Length(rt, object_at(e, h, a));
+    if (n < 0 && rt.has_error()) throw_pending(e, h);
+    io_result(e, h, static_cast<double>(n));
+  });
+}
+
 // increfMany / decrefMany: one call for a whole Float64Array or BigUint64Array of addresses.
 template <bool kInc>
 napi_value raw_many(napi_env env, napi_callback_info cbinfo) {
@@ -283,10 +428,33 @@ const RawEntry kRawFunctions[] = {
     {"delitemKey", raw_item<kDelKey>},
 };
 
+const RawEntry kIoFunctions[] = {
+    {"increfIo", io_refcount<true>}, {"decrefIo", io_refcount<false>}, {"getattrIo", io_getattr},
+    {"setattrIo", io_setattr}, {"appendIo", io_append}, {"getitemIo", io_getitem}, {"lenIo", io_len},
+    {"callClassIo", io_call_class},
+};
+
 }  // namespace
 
 void register_raw(Napi::Env env, Napi::Object target, RtHandle* h) {
   define_functions(env, target, h, kRawFunctions);
+}
+
+Napi::Object make_io_functions(Napi::Env env, Addon* addon) {
+  Napi::Object fns = Napi::Object::New(env);
+  for (const RawEntry& e : kIoFunctions) {
+    napi_value fn;
+    napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, addon, &fn);
+    fns.Set(e.name, Napi::Value(env, fn));
+  }
+  // The blocks live as long as the Addon (a strong reference), so `io` stays valid.
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, (kIoDoubles + kPackedDoubles) * sizeof(double));
+  addon->io_buffer = Napi::Persistent(ab);
+  addon->io = static_cast<double*>(ab.Data());
+  addon->io_packed = addon->io + kIoDoubles;
+  fns.Set("io", Napi::Float64Array::New(env, kIoDoubles, ab, 0));
+  fns.Set("ioPacked", Napi::Float64Array::New(env, kPackedDoubles, ab, kIoDoubles * sizeof(double)));
+  return fns;
 }
 
 }  // namespace addon

@@ -60,6 +60,20 @@
   X(False, "false", 4)      \
   X(Extra, "extra", 5)
 
+// The hot paths' argument block `io` (a Float64Array of RCL_IO_DOUBLES, one per environment,
+// shared by all runtimes of a build, as the `*Io` functions are): lib/ writes a call's numbers
+// and the runtime's index (io[4] = ioRuntime) there and calls the `*Io` function with no JS
+// argument; the function reads them all before it runs anything and writes its result (an
+// address, a length) to io[0] after everything else, so user code that a call runs (a
+// finalizer) may use the block too. Per function (kind: RCL_PACKED_KINDS, `extra` excepted):
+//   increfIo / decrefIo: io[0] = address          lenIo: io[0] = address -> io[0] = len
+//   getattrIo: io[0] = address, io[1] = name slot -> io[0] = new reference
+//   setattrIo: io[0] = address, io[1] = name slot, io[2] = kind, io[3] = value
+//   appendIo:  io[0] = list, io[1] = kind, io[2] = value
+//   getitemIo: io[0] = list or tuple, io[1] = index -> io[0] = new reference
+#define RCL_IO_DOUBLES 5
+#define RCL_IO_RUNTIME 4
+
 // The counters of MallocStats (size_t each), in order; mallocStats() reports them by name.
 //   allocated_blocks: sys.getallocatedblocks(): pymalloc blocks + raw blocks;
 //   raw_blocks: live blocks of the raw allocator (> 512 bytes, 0 bytes, raw domain).
