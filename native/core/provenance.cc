@@ -183,10 +183,8 @@ const ProvObject* Provenance::find(uintptr_t address) const {
   return o == objects_.end() ? nullptr : &o->second;
 }
 
-std::string Provenance::frame_line(const ProvEvent& e) const {
-  std::string s = "    #0 " + strings_[e.op];
-  s += e.site != 0 ? " at " + strings_[e.site] : std::string(" (no call site)");
-  return s;
+std::string Provenance::frame_line(uint32_t op, uint32_t site) const {
+  return "    #0 " + strings_[op] + (site != 0 ? " at " + strings_[site] : std::string(" (no call site)"));
 }
 
 std::string Provenance::report(uintptr_t address, std::string_view headline) const {
@@ -197,9 +195,7 @@ std::string Provenance::report(uintptr_t address, std::string_view headline) con
   out += o != nullptr ? "a '" + strings_[o->type] + "' object at " + addr : std::string(addr);
   out += "\n";
   if (!frames_.empty()) {
-    const Frame& f = frames_.back();
-    out += "    #0 " + strings_[f.op] +
-           (f.site != 0 ? " at " + strings_[f.site] : std::string(" (no call site)")) + "\n";
+    out += frame_line(frames_.back().op, frames_.back().site) + "\n";
   }
   if (o == nullptr) return out + "no history: the address was never an object of this runtime\n";
   const ProvEvent* alloc = nullptr;
@@ -209,16 +205,16 @@ std::string Provenance::report(uintptr_t address, std::string_view headline) con
     if (e.kind == ProvKind::Alloc) alloc = &e;
     if (e.kind == ProvKind::Free) freed = &e;
   }
-  if (freed != nullptr) out += "freed by " + strings_[freed->op] + " here:\n" + frame_line(*freed) + "\n";
+  if (freed != nullptr) out += "freed by " + strings_[freed->op] + " here:\n" + frame_line(freed->op, freed->site) + "\n";
   if (alloc != nullptr)
-    out += "previously allocated here:\n" + frame_line(*alloc) + "\n";
+    out += "previously allocated here:\n" + frame_line(alloc->op, alloc->site) + "\n";
   else
     out += "allocated before the tracking began (a static object or a singleton)\n";
   if (o->first_unowned >= 0) {
     const ProvEvent& e = events_[static_cast<size_t>(o->first_unowned)];
     out += std::string(e.kind == ProvKind::Write ? "the write" : "the decref") +
            " that had no owner (refcount " + std::to_string(e.before) + " -> " +
-           std::to_string(e.after) + "):\n" + frame_line(e) + "\n";
+           std::to_string(e.after) + "):\n" + frame_line(e.op, e.site) + "\n";
   } else {
     out += "every decref of it had an owner: its last reference was released, and the use came after\n";
   }

@@ -113,7 +113,7 @@ class Provenance {
   bool live(const Runtime& rt, const PyObject* p) const;
   uint32_t record(ProvObject& o, uint64_t serial, ProvKind kind, int64_t before, int64_t after,
                   uint32_t op, uint32_t site);
-  std::string frame_line(const ProvEvent& e) const;
+  std::string frame_line(uint32_t op, uint32_t site) const;
 
   std::vector<std::string> strings_;  // id 0 is ""
   std::unordered_map<std::string, uint32_t> string_ids_;
